@@ -1,0 +1,1 @@
+"""Assistance: procedure catalogue and requests (built by the assistance issue)."""

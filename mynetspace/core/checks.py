@@ -1,0 +1,1 @@
+"""System checks for missing production requirements (see docs/deploy.md)."""

@@ -1,0 +1,18 @@
+"""Top-level URLs. Public paths are stable (DESIGN §5)."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+from mynetspace.core import views as core_views
+
+urlpatterns = [
+    path("", core_views.home, name="home"),
+    path("healthz", core_views.healthz, name="healthz"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+    path("", include("guides.urls")),
+]
+
+handler403 = "mynetspace.core.views.permission_denied"
+handler404 = "mynetspace.core.views.page_not_found"
+handler500 = "mynetspace.core.views.server_error"

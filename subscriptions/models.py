@@ -1,0 +1,1 @@
+"""Subscriptions: plans, orders, payments, invoices (built by the subscriptions issue)."""

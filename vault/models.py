@@ -1,0 +1,1 @@
+"""Vault: encrypted documents (built by the vault issue)."""
