@@ -97,6 +97,23 @@ TEMPLATES = [
     },
 ]
 
+# --- Company identity (legal notice, footer, invoices) --------------------------------
+# Demo values by default; the operator sets the real ones before launch (docs/deploy.md).
+
+COMPANY_NAME = env.str("COMPANY_NAME", default="MyNetSpace SAS")
+COMPANY_ADDRESS = env.str("COMPANY_ADDRESS", default="12 rue de l'Exemple, 69002 Lyon, France")
+COMPANY_SIREN = env.str("COMPANY_SIREN", default="000 000 000 (démonstration)")
+COMPANY_EMAIL = env.str("COMPANY_EMAIL", default="contact@mynetspace.test")
+COMPANY_PUBLISHER = env.str("COMPANY_PUBLISHER", default="La présidence de MyNetSpace SAS")
+COMPANY_HOST = env.str("COMPANY_HOST", default="Hébergeur à préciser par l'exploitant")
+SUPPORT_EMAIL = env.str("SUPPORT_EMAIL", default="support@mynetspace.test")
+#: Consumer mediator (Code de la consommation L616-1), shown in the footer and the terms.
+MEDIATOR_NAME = env.str(
+    "MEDIATOR_NAME",
+    default="CM2C, Centre de la médiation de la consommation de conciliateurs de justice",
+)
+MEDIATOR_URL = env.str("MEDIATOR_URL", default="https://www.cm2c.net/")
+
 # --- Database and cache -------------------------------------------------------
 
 DATABASES = {
