@@ -14,16 +14,22 @@ from pathlib import Path
 
 import environ
 from csp.constants import NONCE, NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+from kombu import Exchange as KombuExchange
+from kombu import Queue as KombuQueue
 
 from mynetspace.core.devkeys import dev_audit_signing_key, dev_secret_key
-from mynetspace.schedule import BEAT_SCHEDULE
+from mynetspace.schedule import beat_schedule
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-if (BASE_DIR / ".env").is_file():
-    env.read_env(BASE_DIR / ".env", overwrite=False)
+# A local .env file fills in what the real environment does not set. ENV_FILE names
+# another file; ENV_FILE="" reads none (the tests use this to get a clean environment).
+ENV_FILE = env.str("ENV_FILE", default=str(BASE_DIR / ".env"))
+if ENV_FILE and Path(ENV_FILE).is_file():
+    env.read_env(ENV_FILE, overwrite=False)
 
 VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
 KEYS_DIR = VAR_DIR / "keys"
@@ -63,6 +69,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "mynetspace.core.proxies.UntrustedForwardedHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "audit.middleware.RequestMetaMiddleware",
@@ -128,6 +135,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # An unreachable database fails a request (and /healthz) in seconds, not minutes.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -174,7 +185,7 @@ USE_TZ = True
 # --- Static files and storage ------------------------------------------------------
 
 STATIC_URL = "/static/"
-STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = VAR_DIR / "media"
 MEDIA_URL = "/media-not-served/"
@@ -187,6 +198,36 @@ STORAGES = {
     },
 }
 
+#: With a bucket name, files go to an S3-compatible object store (MinIO in the
+#: docker-compose topology); otherwise to MEDIA_ROOT on the local disk.
+S3_BUCKET = env.str("S3_BUCKET", default="")
+if S3_BUCKET:
+    from botocore.config import Config as _BotoConfig
+
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET,
+            "endpoint_url": env.str("S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("S3_REGION", default="") or None,
+            "access_key": env.str("S3_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env.str("S3_SECRET_ACCESS_KEY", default="") or None,
+            "addressing_style": "path" if env.str("S3_ENDPOINT_URL", default="") else None,
+            "file_overwrite": False,
+            "default_acl": None,
+            "querystring_auth": True,
+            "querystring_expire": 300,
+            # Fail fast: a stalled object store must not hold a web worker for minutes.
+            "client_config": _BotoConfig(
+                connect_timeout=3, read_timeout=20, retries={"max_attempts": 2}
+            ),
+        },
+    }
+
+#: Largest upload accepted (one file); the reverse proxy caps whole request bodies
+#: at PROXY_MAX_BODY_MB, set a little higher to leave room for the other form fields.
+UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_MB", default=25) * 1024 * 1024
+
 # --- Email ------------------------------------------------------------------------
 
 # Every outgoing email is rendered and stored as evidence by audit.emails before a
@@ -196,8 +237,16 @@ vars().update(EMAIL_CONFIG)
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="MyNetSpace <bonjour@mynetspace.test>")
 SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
+#: Delivery attempts of one outgoing email before it is marked failed (audit.emails).
+EMAIL_MAX_ATTEMPTS = env.int("EMAIL_MAX_ATTEMPTS", default=8)
+#: Wait before the first retry of a failed delivery; doubled at each attempt (capped).
+EMAIL_RETRY_BACKOFF_SECONDS = env.int("EMAIL_RETRY_BACKOFF_SECONDS", default=60)
+#: Largest inbound raw email stored as evidence.
+INBOUND_EMAIL_MAX_BYTES = env.int("INBOUND_EMAIL_MAX_MB", default=30) * 1024 * 1024
 
 # --- Celery -------------------------------------------------------------------------
+# The Celery app (mynetspace/celery.py) reads every CELERY_* value below; the periodic
+# jobs are declared in mynetspace/schedule.py.
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 #: Without a broker, tasks run in-process when they are enqueued (embedded set-up).
@@ -209,25 +258,40 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
+# A task is acknowledged once it has run, so a worker killed mid-task hands it back.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=300)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=360)
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_QUEUES = {name: {} for name in ("default", "email", "scan", "export")}
+CELERY_TASK_QUEUES = tuple(
+    KombuQueue(name, KombuExchange(name, type="direct"), routing_key=name)
+    for name in ("default", "email", "scan", "export")
+)
+CELERY_TASK_CREATE_MISSING_QUEUES = False
 CELERY_TASK_ROUTES = {
     "audit.tasks.email_send": {"queue": "email"},
     "vault.tasks.*scan*": {"queue": "scan"},
     "*.tasks.*export*": {"queue": "export"},
 }
-# Publishing must not hang a request when the broker is down: fail fast, the
-# enqueue helper logs it and the sweeper re-enqueues from the database later.
+# Publishing must not hang a request when the broker is down: one connection attempt
+# (max_retries 0), short socket timeouts, no publish retry. The enqueue helper logs
+# the failure and the pending-work sweeper re-enqueues from the database later. The
+# worker's own reconnection loop is separate (CELERY_BROKER_CONNECTION_MAX_RETRIES).
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_timeout": 5, "socket_connect_timeout": 2}
-CELERY_BEAT_SCHEDULE = BEAT_SCHEDULE
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "max_retries": 0,
+    "socket_connect_timeout": 2,
+    "socket_timeout": 3,
+    # Longer than the longest retry countdown (audit.emails.MAX_RETRY_DELAY), so Redis
+    # never redelivers a scheduled retry while it is still waiting.
+    "visibility_timeout": 3600,
+}
 CELERY_TIMEZONE = TIME_ZONE
 
 #: Rows pending longer than this are re-enqueued by the sweeper.
@@ -245,13 +309,17 @@ AUDIT_SIGNING_KEY = (
 #: Public keys (base64, raw Ed25519) of retired signing keys, still trusted for old checkpoints.
 AUDIT_TRUSTED_PUBLIC_KEYS = env.list("AUDIT_TRUSTED_PUBLIC_KEYS", default=[])
 AUDIT_CHECKPOINT_MINUTES = env.int("AUDIT_CHECKPOINT_MINUTES", default=60)
+CELERY_BEAT_SCHEDULE = beat_schedule(checkpoint_minutes=AUDIT_CHECKPOINT_MINUTES)
 
 # --- Security -------------------------------------------------------------------------
 
 #: Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto headers are believed.
-TRUSTED_PROXIES = [
-    ipaddress.ip_network(n, strict=False) for n in env.list("TRUSTED_PROXIES", default=[])
-]
+try:
+    TRUSTED_PROXIES = [
+        ipaddress.ip_network(n, strict=False) for n in env.list("TRUSTED_PROXIES", default=[])
+    ]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"TRUSTED_PROXIES: {exc}") from exc
 if TRUSTED_PROXIES:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
@@ -264,7 +332,9 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
-SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# The preload directive only makes the domain eligible; submitting it to the browsers'
+# list is a separate, deliberate step (docs/decisions.md).
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"

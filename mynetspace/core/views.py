@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from django.http import JsonResponse
 from django.shortcuts import render
+
+from mynetspace.core import health
 
 
 def home(request):
@@ -11,7 +12,8 @@ def home(request):
 
 
 def healthz(request):
-    return JsonResponse({"status": "ok"})
+    """JSON status of database, cache, broker, storage (and what apps register)."""
+    return health.healthz_view(request)
 
 
 def permission_denied(request, exception=None):
