@@ -74,7 +74,7 @@ def _from_trusted_proxy(addr: str) -> bool:
 
 
 def _is_safe_request_id(value: str) -> bool:
-    return 0 < len(value) <= 64 and all(c.isalnum() or c in "-_." for c in value)
+    return 0 < len(value) <= 64 and all((c.isascii() and c.isalnum()) or c in "-_." for c in value)
 
 
 def client_ip(meta: dict) -> str:
