@@ -8,6 +8,8 @@ from mynetspace.core import views as core_views
 urlpatterns = [
     path("", core_views.home, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
+    # Interim page: the online cancellation flow of subscriptions replaces it.
+    path("resilier/", core_views.cancel_interim, name="cancel"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("", include("guides.urls")),
