@@ -10,6 +10,7 @@ urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
     # Interim page: the online cancellation flow of subscriptions replaces it.
     path("resilier/", core_views.cancel_interim, name="cancel"),
+    path("favicon.ico", core_views.favicon, name="favicon"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("", include("guides.urls")),

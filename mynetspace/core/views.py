@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from django.http import HttpResponseServerError
+from django.http import HttpResponsePermanentRedirect, HttpResponseServerError
 from django.shortcuts import render
 from django.template import loader
+from django.templatetags.static import static
 from django.views.decorators.csrf import requires_csrf_token
 
 from mynetspace.core import health
@@ -22,6 +23,11 @@ def home(request):
 def cancel_interim(request):
     """How to cancel today, until the online cancellation flow replaces this page."""
     return render(request, "cancel_interim.html")
+
+
+def favicon(request):
+    """Browsers ask for /favicon.ico whatever the page says: point them at our icon."""
+    return HttpResponsePermanentRedirect(static("img/favicon.svg"))
 
 
 def healthz(request):
