@@ -20,7 +20,7 @@ from kombu import Exchange as KombuExchange
 from kombu import Queue as KombuQueue
 
 from mynetspace.core.devkeys import dev_audit_signing_key, dev_secret_key
-from mynetspace.schedule import beat_schedule
+from mynetspace.schedule import BEAT_SCHEDULE
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -309,7 +309,7 @@ AUDIT_SIGNING_KEY = (
 #: Public keys (base64, raw Ed25519) of retired signing keys, still trusted for old checkpoints.
 AUDIT_TRUSTED_PUBLIC_KEYS = env.list("AUDIT_TRUSTED_PUBLIC_KEYS", default=[])
 AUDIT_CHECKPOINT_MINUTES = env.int("AUDIT_CHECKPOINT_MINUTES", default=60)
-CELERY_BEAT_SCHEDULE = beat_schedule(checkpoint_minutes=AUDIT_CHECKPOINT_MINUTES)
+CELERY_BEAT_SCHEDULE = BEAT_SCHEDULE
 
 # --- Security -------------------------------------------------------------------------
 
