@@ -14,6 +14,9 @@ import socket
 import pytest
 from django.db import connection
 
+# SMTP server, private Redis, Celery worker fixtures (tests/fixtures/services.py).
+pytest_plugins = ["tests.fixtures.services"]
+
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
@@ -43,3 +46,27 @@ def postgres():
         "set DATABASE_URL=postgres://postgres@127.0.0.1:5432/mynetspace",
     )
     return connection
+
+
+def _flush_past_evidence_triggers():
+    """Let the test runner empty a PostgreSQL test database despite the audit triggers.
+
+    The evidence tables refuse TRUNCATE (audit migration 0002), and transactional
+    tests flush the database with TRUNCATE. The test database is owned by a
+    superuser, so the flush alone runs with ``session_replication_role = replica``
+    (``SET LOCAL``: ordinary triggers stay active for everything else, which
+    tests/audit/test_triggers.py checks).
+    """
+    from django.db import transaction
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    def execute_sql_flush(self, sql_list):
+        with transaction.atomic(using=self.connection.alias), self.connection.cursor() as cursor:
+            cursor.execute("SET LOCAL session_replication_role = replica")
+            for sql in sql_list:
+                cursor.execute(sql)
+
+    DatabaseOperations.execute_sql_flush = execute_sql_flush
+
+
+_flush_past_evidence_triggers()
