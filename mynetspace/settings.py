@@ -20,7 +20,7 @@ from kombu import Exchange as KombuExchange
 from kombu import Queue as KombuQueue
 
 from mynetspace.core.devkeys import dev_audit_signing_key, dev_secret_key
-from mynetspace.schedule import BEAT_SCHEDULE
+from mynetspace.schedule import beat_schedule
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -251,7 +251,7 @@ INBOUND_EMAIL_MAX_BYTES = env.int("INBOUND_EMAIL_MAX_MB", default=30) * 1024 * 1
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 #: Without a broker, tasks run in-process when they are enqueued (embedded set-up).
 CELERY_TASK_ALWAYS_EAGER = env.bool(
-    "CELERY_TASK_ALWAYS_EAGER", default=CELERY_BROKER_URL == "memory://"
+    "CELERY_TASK_ALWAYS_EAGER", default=CELERY_BROKER_URL.startswith("memory://")
 )
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_SERIALIZER = "json"
@@ -309,7 +309,7 @@ AUDIT_SIGNING_KEY = (
 #: Public keys (base64, raw Ed25519) of retired signing keys, still trusted for old checkpoints.
 AUDIT_TRUSTED_PUBLIC_KEYS = env.list("AUDIT_TRUSTED_PUBLIC_KEYS", default=[])
 AUDIT_CHECKPOINT_MINUTES = env.int("AUDIT_CHECKPOINT_MINUTES", default=60)
-CELERY_BEAT_SCHEDULE = BEAT_SCHEDULE
+CELERY_BEAT_SCHEDULE = beat_schedule(checkpoint_minutes=AUDIT_CHECKPOINT_MINUTES)
 
 # --- Security -------------------------------------------------------------------------
 
