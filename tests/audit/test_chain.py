@@ -77,7 +77,7 @@ def test_timestamps_are_utc_with_microseconds():
         "2026-03-01T09:00:00.000000Z"
     )
     with pytest.raises(ValueError):
-        format_timestamp(dt.datetime(2026, 3, 1, 10, 0))  # noqa: DTZ001
+        format_timestamp(dt.datetime(2026, 3, 1, 10, 0))
 
 
 def test_actor_type_follows_the_actor():
