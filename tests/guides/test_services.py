@@ -146,14 +146,20 @@ def test_a_summary_is_required(document, staff):
     assert caught.value.code == "legal_summary_required"
 
 
-def test_unstorable_characters_are_refused(document, staff):
-    document.body_en = "Text with a NUL \x00 character"
-    document.save()
-
+def test_unstorable_characters_are_refused_with_a_clear_error(document, staff):
     with pytest.raises(DomainError) as caught:
-        services.legal_document_publish(document=document, acting_user=staff)
+        services.legal_document_draft_update(
+            document=document,
+            acting_user=staff,
+            title_fr=document.title_fr,
+            body_fr=document.body_fr,
+            title_en=document.title_en,
+            body_en="Text with a NUL \x00 character",
+            change_summary="x",
+        )
     assert caught.value.code == "legal_invalid_text"
-    assert not _versions(document).exists()
+    document.refresh_from_db()
+    assert "\x00" not in document.body_en
 
 
 def test_a_failure_half_way_leaves_nothing_stored(document, staff, monkeypatch):

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from audit import services as audit_services
+from guides import services
 from guides.models import LegalDocument
 
 pytestmark = pytest.mark.django_db
@@ -48,8 +49,6 @@ def three_versions(document, publish):
 
 @pytest.mark.parametrize("kind", LegalDocument.Kind.values)
 def test_every_legal_path_is_stable(client, kind, staff):
-    from guides import services
-
     document = LegalDocument.objects.create(
         kind=kind,
         title_fr=f"Titre {kind}",
