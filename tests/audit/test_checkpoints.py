@@ -172,3 +172,80 @@ def test_checkpoint_command_creates_one(capsys):
     code, output = run_verify()
     assert code == 0, output
     assert "1 checkpoints" in output
+
+
+def test_worked_example_in_the_evidence_format_document():
+    """The values printed in docs/evidence-format.md §7 are what the code computes."""
+    import datetime as dt
+    from pathlib import Path
+
+    from audit.hashing import GENESIS_HASH, canonical_json, chain_hash, content_body, event_body
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "evidence-format.md").read_text()
+    utc = dt.UTC
+    e1 = event_body(
+        chain_key="user:42", seq=1, occurred_at=dt.datetime(2026, 3, 2, 9, 30, 0, 123456, utc),
+        actor_type="user", actor_id=42, on_behalf_of_id=None, action="account.signed_up",
+        target_type="accounts.user", target_id="42",
+        data={"plan": "standard", "accepted": {"cgv": 3, "privacy": 2}}, ip="203.0.113.7",
+        user_agent="Mozilla/5.0", request_id="3f2c9a",
+    )  # fmt: skip
+    h1 = chain_hash(GENESIS_HASH, e1)
+    e2 = event_body(
+        chain_key="user:42", seq=2, occurred_at=dt.datetime(2026, 3, 2, 9, 31, 5, 0, utc),
+        actor_type="staff", actor_id=7, on_behalf_of_id=42, action="assistance.request_answered",
+        target_type="assistance.request", target_id="881",
+        data={"note": "Dossier complet, merci."}, ip="198.51.100.20", user_agent="Firefox",
+        request_id="9b1d04",
+    )  # fmt: skip
+    h2 = chain_hash(h1, e2)
+    content = content_body(
+        key="legal:cgv", version=3, language="fr", title="Conditions générales de vente",
+        body="# Article 1\n\nObjet.", summary="Précision de l'article 1.",
+        published_at=dt.datetime(2026, 3, 2, 8, 0, 0, 0, utc), published_by_id=7,
+    )  # fmt: skip
+    content_sha = hashlib.sha256(canonical_json(content)).hexdigest()
+    system = event_body(
+        chain_key="system", seq=1, occurred_at=dt.datetime(2026, 3, 2, 8, 0, 0, 0, utc),
+        actor_type="system", actor_id=None, on_behalf_of_id=None, action="content.published",
+        target_type="audit.contentversion", target_id="1",
+        data={"key": "legal:cgv", "version": 3, "language": "fr", "sha256": content_sha},
+        ip="", user_agent="", request_id="",
+    )  # fmt: skip
+    hs = chain_hash(GENESIS_HASH, system)
+    heads = [["system", 1, hs], ["user:42", 2, h2]]
+    root = merkle.root_from_leaf_hashes(merkle.head_leaf_hashes(heads)).hex()
+    key = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+    kid = signing.key_id(signing.public_key_raw(key))
+    message = signing.checkpoint_message(
+        created_at="2026-03-02T10:00:00.000000Z", tree_size=2, root_hash=root, key_id=kid
+    )
+    for value in [
+        canonical_json(e1).decode(), h1, canonical_json(e2).decode(), h2,
+        canonical_json(content).decode(), content_sha, canonical_json(system).decode(), hs,
+        root, kid, signing.sign(key, message),
+        base64.b64encode(signing.public_key_raw(key)).decode(),
+    ]:  # fmt: skip
+        assert value in doc
+
+
+@pytest.mark.django_db
+def test_selector_gives_a_verifiable_inclusion_proof_for_a_customer():
+    from audit.selectors import checkpoint_inclusion_proof, checkpoint_latest
+
+    users = UserFactory.create_batch(3)
+    for user in users:
+        services.record(action="x.y", subject=user)
+    checkpoint = checkpoint_latest() or services.checkpoint_create()
+    proof = checkpoint_inclusion_proof(checkpoint=checkpoint, chain_key=f"user:{users[1].pk}")
+    leaf = merkle.leaf_hash(
+        merkle.head_leaf_data(proof["chain_key"], proof["length"], proof["head_hash"])
+    )
+    assert merkle.verify_inclusion(
+        leaf,
+        proof["leaf_index"],
+        proof["tree_size"],
+        [bytes.fromhex(p) for p in proof["audit_path"]],
+        bytes.fromhex(proof["root_hash"]),
+    )
+    assert checkpoint_inclusion_proof(checkpoint=checkpoint, chain_key="user:0") is None
