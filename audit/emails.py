@@ -34,7 +34,7 @@ Templates
     - ``body.html`` (optional): the HTML alternative, usually extending
       ``emails/base.html``.
 
-    The base layouts carry the greeting-free frame and the footer (company identity,
+    The base layouts carry the frame and the footer (company identity,
     the statement that the service is private, paid and independent of the
     administration, the link to the free official procedures). ``subject.txt`` and
     ``body.txt`` are rendered without HTML escaping; ``body.html`` with it. Every
@@ -341,18 +341,21 @@ class StoredEmailMessage(EmailMessage):
 
     Any backend (console, file, locmem...) then delivers the exact stored bytes;
     the SMTP backend is handled by :func:`_send_smtp` to know what the server did.
-    ``body`` holds the plain-text part, read back from the stored bytes, for tests
-    that look at ``django.core.mail.outbox``.
+    ``body``, ``alternatives`` (the HTML part) and ``attachments`` are read back from
+    the stored bytes, for tests that look at ``django.core.mail.outbox``.
     """
 
     def __init__(self, email: OutboundEmail) -> None:
         raw = bytes(email.raw)
+        text, html, attachments = _read_parts(raw)
         super().__init__(
             subject=email.subject,
             from_email=email.from_email,
             to=list(email.to),
-            body=_plain_text_part(raw),
+            body=text,
         )
+        self.alternatives = [(html, "text/html")] if html is not None else []
+        self.attachments = attachments
         self.raw = raw
         self.outbound_email_id = email.pk
 
@@ -360,12 +363,20 @@ class StoredEmailMessage(EmailMessage):
         return _StoredMessage(self.raw)
 
 
-def _plain_text_part(raw: bytes) -> str:
-    try:
-        part = message_from_bytes(raw, policy=policy.default).get_body(("plain",))
-        return part.get_content() if part is not None else ""
-    except Exception:
-        return ""
+def _read_parts(raw: bytes) -> tuple[str, str | None, list[tuple[str, bytes | str, str]]]:
+    """The text body, the HTML alternative and the attachments of a stored message."""
+    message = message_from_bytes(raw, policy=policy.default)
+    text_part = message.get_body(("plain",))
+    html_part = message.get_body(("html",))
+    attachments = [
+        (part.get_filename() or "", part.get_content(), part.get_content_type())
+        for part in message.iter_attachments()
+    ]
+    return (
+        text_part.get_content() if text_part is not None else "",
+        html_part.get_content() if html_part is not None else None,
+        attachments,
+    )
 
 
 def _send_smtp(backend: SMTPBackend, email: OutboundEmail, raw: bytes) -> dict:
@@ -381,7 +392,10 @@ def _send_smtp(backend: SMTPBackend, email: OutboundEmail, raw: bytes) -> dict:
         except (smtplib.SMTPException, OSError):
             # The server has already accepted the message: a failing QUIT changes nothing.
             logger.warning("SMTP QUIT failed after sending email %s", email.pk, exc_info=True)
-    return {address: f"{code} {reply!r}" for address, (code, reply) in (refused or {}).items()}
+    return {
+        address: f"{code} {reply.decode('utf-8', 'replace')}"
+        for address, (code, reply) in (refused or {}).items()
+    }
 
 
 def _send_stored(email: OutboundEmail) -> dict:
@@ -508,8 +522,13 @@ def email_requeue(*, email: OutboundEmail, acting_user, meta: RequestMeta | None
 
 def pending_email_ids(older_than, limit: int) -> list[int]:
     """Queued emails untouched since ``older_than`` plus their retry delay, oldest first."""
-    due = Q()
-    for attempts in range(max(int(settings.EMAIL_MAX_ATTEMPTS), 1)):
+    max_attempts = max(int(settings.EMAIL_MAX_ATTEMPTS), 1)
+    # Rows past the limit (it was lowered since) get one last attempt, then fail.
+    due = Q(
+        attempts__gte=max_attempts,
+        updated_at__lt=older_than - timedelta(seconds=MAX_RETRY_DELAY),
+    )
+    for attempts in range(max_attempts):
         due |= Q(
             attempts=attempts,
             updated_at__lt=older_than - timedelta(seconds=retry_delay(attempts)),

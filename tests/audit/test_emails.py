@@ -264,6 +264,8 @@ def test_send_task_runs_after_commit_and_delivers_the_stored_message(
     (delivered,) = mail.outbox
     assert delivered.message().as_bytes() == bytes(email.raw)
     assert "Bonjour Claire." in delivered.body
+    assert "<p>Bonjour Claire.</p>" in delivered.alternatives[0][0]
+    assert delivered.attachments == []
     (sent_event,) = events("email.sent")
     assert sent_event.chain_key == f"user:{customer.pk}"
     assert sent_event.data["sha256"] == email.sha256
@@ -291,6 +293,23 @@ def test_smtp_server_receives_exactly_the_stored_bytes(
     assert hashlib.sha256(received.data).hexdigest() == email.sha256
     assert received.rcpt_tos == ["claire@example.org"]
     assert received.mail_from == "bonjour@mynetspace.test"
+
+
+@pytest.mark.django_db
+@pytest.mark.smtp
+def test_recipients_refused_by_the_server_are_recorded_with_the_sent_event(
+    smtp_backend, probe_templates, django_capture_on_commit_callbacks
+):
+    smtp_backend.handler.unknown_recipients = {"inconnu@example.org"}
+    with django_capture_on_commit_callbacks(execute=True):
+        email = queue_probe(to=["claire@example.org", "inconnu@example.org"])
+
+    email.refresh_from_db()
+    assert email.status == OutboundEmail.Status.SENT
+    (received,) = smtp_backend.messages
+    assert received.rcpt_tos == ["claire@example.org"]
+    (sent_event,) = events("email.sent")
+    assert sent_event.data["refused"] == {"inconnu@example.org": "550 5.1.1 No such user"}
 
 
 @pytest.mark.django_db
@@ -327,6 +346,18 @@ def test_refusing_smtp_server_keeps_email_queued_then_failed(
     # A failed email is never picked up again by a stray task.
     assert email_send.apply(args=[email.pk]).get() == "skipped"
     assert smtp_backend.handler.refused == 3
+
+
+@pytest.mark.django_db
+def test_attachments_are_part_of_the_stored_message(
+    probe_templates, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        email = queue_probe(attachments=[("facture.pdf", b"%PDF-1.7 fake", "application/pdf")])
+
+    (delivered,) = mail.outbox
+    assert delivered.attachments == [("facture.pdf", b"%PDF-1.7 fake", "application/pdf")]
+    assert b"facture.pdf" in bytes(email.raw)
 
 
 @pytest.mark.django_db
@@ -621,6 +652,17 @@ def test_send_test_email_command_sends_through_the_evidence_path(
     (delivered,) = mail.outbox
     assert delivered.message().as_bytes() == bytes(email.raw)
     assert "manage.py send_test_email" in delivered.body
+
+
+@pytest.mark.django_db(transaction=True)
+def test_send_test_email_wait_reports_the_sent_email():
+    out = StringIO()
+    # Real commits here: the (eager) send task runs when the email is committed.
+    call_command("send_test_email", "ops@example.org", "--wait", stdout=out)
+
+    email = OutboundEmail.objects.get()
+    assert email.status == OutboundEmail.Status.SENT
+    assert f"Email {email.pk} sent." in out.getvalue()
 
 
 @pytest.mark.django_db

@@ -17,6 +17,8 @@ from audit.emails import email_queue
 from audit.models import OutboundEmail
 from mynetspace.core.errors import DomainError
 
+DEFAULT_WAIT = 30.0
+
 
 class Command(BaseCommand):
     help = "Queue a test email to ADDRESS through the evidence email path."
@@ -27,9 +29,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--wait",
             type=float,
+            nargs="?",
+            const=DEFAULT_WAIT,
             default=0,
             metavar="SECONDS",
-            help="wait up to SECONDS for the worker to send it; fail otherwise",
+            help=f"wait up to SECONDS (default {DEFAULT_WAIT:g}) for the worker to send it; "
+            "fail otherwise",
         )
 
     def handle(self, *args, address: str, language: str | None, wait: float, **options):
