@@ -80,6 +80,19 @@ _PG_APPEND = (
 )
 
 
+def _pg_cursor():
+    """A server-side-binding psycopg cursor on Django's connection (same transaction).
+
+    Appends run on every audited action: prepared statements with bound parameters
+    save both the client-side quoting and the server's parsing and planning of the
+    two statements of an append (benchmarks/bench_audit.py).
+    """
+    import psycopg
+
+    connection.ensure_connection()
+    return psycopg.Cursor(connection.connection)
+
+
 def _lock_head(chain_key: str) -> tuple[int, int, str]:
     """Lock the chain's head row, creating it first if needed; returns (id, length, hash).
 
@@ -87,12 +100,12 @@ def _lock_head(chain_key: str) -> tuple[int, int, str]:
     makes the second wait for the first's commit, then find (and lock) the same row.
     """
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(_PG_LOCK_HEAD, [chain_key])
+        with connection.wrap_database_errors, _pg_cursor() as cursor:
+            cursor.execute(_PG_LOCK_HEAD, [chain_key], prepare=True)
             row = cursor.fetchone()
             if row is None:
                 cursor.execute(_PG_CREATE_HEAD, [chain_key, GENESIS_HASH, timezone.now()])
-                cursor.execute(_PG_LOCK_HEAD, [chain_key])
+                cursor.execute(_PG_LOCK_HEAD, [chain_key], prepare=True)
                 row = cursor.fetchone()
         return row
     query = Chain.objects.select_for_update().filter(key=chain_key)
@@ -108,7 +121,7 @@ def _store(event: Event, head_id: int) -> None:
     if connection.vendor == "postgresql":
         # Plain SQL (two round trips per append with the lock) keeps the append close
         # to the cost of a bare insert: see benchmarks/bench_audit.py.
-        with connection.cursor() as cursor:
+        with connection.wrap_database_errors, _pg_cursor() as cursor:
             cursor.execute(
                 _PG_APPEND,
                 [
@@ -132,6 +145,7 @@ def _store(event: Event, head_id: int) -> None:
                     event.occurred_at,
                     head_id,
                 ],
+                prepare=True,
             )
             event.pk = cursor.fetchone()[0]
         event._state.adding = False
