@@ -1,10 +1,18 @@
 from __future__ import annotations
 
 import pytest
+from django.utils import translation
 
 from guides import services
 
 from .factories import LegalDocumentFactory, StaffFactory
+
+
+@pytest.fixture(autouse=True)
+def french():
+    """Each test starts in French: a request in English must not leak into the next test."""
+    with translation.override("fr"):
+        yield
 
 
 @pytest.fixture
