@@ -70,3 +70,17 @@ def _flush_past_evidence_triggers():
 
 
 _flush_past_evidence_triggers()
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Start and end every test in the default language.
+
+    LocaleMiddleware activates the request's language for the thread and never
+    deactivates it, so one English request would turn later tests English.
+    """
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
