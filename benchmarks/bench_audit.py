@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/mns_bench"
-DURATION = float(os.environ.get("BENCH_SECONDS", "4"))
+DURATION = float(os.environ.get("BENCH_SECONDS", "3"))
+ROUNDS = 2
 CHAINS_PER_WRITER = 50
 MIN_VERIFY_EVENTS = 20_000
 
@@ -216,9 +217,13 @@ def main() -> None:
 
     rows = []
     for writers in (1, 8):
-        plain = _measure("plain", writers, [None] * writers)
-        diff = _measure("audit", writers, different)
-        one = _measure("audit", writers, same)
+        # The machine may be shared: alternate the measures, keep each one's best of two.
+        best = {"plain": 0.0, "diff": 0.0, "one": 0.0}
+        for _ in range(ROUNDS):
+            best["plain"] = max(best["plain"], _measure("plain", writers, [None] * writers))
+            best["diff"] = max(best["diff"], _measure("audit", writers, different))
+            best["one"] = max(best["one"], _measure("audit", writers, same))
+        plain, diff, one = best["plain"], best["diff"], best["one"]
         rows.append(("plain insert, 1 row per transaction", writers, plain, None, ""))
         rows.append(("audit append, different chains", writers, diff, diff / plain, ">= 0.50x"))
         rows.append(("audit append, same chain", writers, one, one / plain, "(none)"))
@@ -229,7 +234,10 @@ def main() -> None:
     _fill_for_verification(users)
     events, verify_s, read_s, raw_s, size = _measure_verification()
 
-    print(f"\nAudit appends on PostgreSQL ({DURATION:.0f} s per measure, writer processes)")
+    print(
+        f"\nAudit appends on PostgreSQL (best of {ROUNDS} runs of {DURATION:.0f} s, "
+        "writer processes)"
+    )
     print(f"{'scenario':40} {'writers':>7} {'ops/s':>10} {'vs plain':>9}  aim")
     for name, writers, rate, ratio, aim in rows:
         verdict = ""
