@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import random
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -54,27 +55,27 @@ def events():
     return list(Event.objects.order_by("chain_key", "seq"))
 
 
-def change_char(draw, value: str) -> str:
+def change_char(rng, value: str) -> str:
     if not value:
-        return draw(st.sampled_from(ALPHABET))
-    pos = draw(st.integers(0, len(value) - 1))
-    new = draw(st.sampled_from([c for c in ALPHABET if c != value[pos]]))
+        return rng.choice(ALPHABET)
+    pos = rng.randint(0, len(value) - 1)
+    new = rng.choice([c for c in ALPHABET if c != value[pos]])
     return value[:pos] + new + value[pos + 1 :]
 
 
-def mutate_data(draw, data: dict) -> dict:
+def mutate_data(rng, data: dict) -> dict:
     data = json.loads(json.dumps(data))
-    choice = draw(st.sampled_from(["add", "int", "str", "bool", "drop"]))
+    choice = rng.choice(["add", "int", "str", "bool", "drop"])
     if choice == "int" and "round" in data:
-        data["round"] += draw(st.integers(1, 10**6))
+        data["round"] += rng.randint(1, 10**6)
     elif choice == "str" and data.get("note"):
-        data["note"] = change_char(draw, data["note"])
+        data["note"] = change_char(rng, data["note"])
     elif choice == "bool" and "flags" in data:
         data["flags"][0] = not data["flags"][0]
     elif choice == "drop" and data:
-        data.pop(draw(st.sampled_from(sorted(data))))
+        data.pop(rng.choice(sorted(data)))
     else:
-        data["injected"] = draw(st.integers(0, 9))
+        data["injected"] = rng.randint(0, 9)
     return data
 
 
@@ -86,34 +87,34 @@ def update(cursor, sql, params):
         assume(False)  # e.g. a changed chain_key collides with another chain's seq
 
 
-def mutate_event_field(draw, cursor):
-    event = draw(st.sampled_from(events()))
-    field = draw(st.sampled_from([*TEXT_FIELDS, *INT_FIELDS, "occurred_at", "data"]))
+def mutate_event_field(rng, cursor):
+    event = rng.choice(events())
+    field = rng.choice([*TEXT_FIELDS, *INT_FIELDS, "occurred_at", "data"])
     if field in TEXT_FIELDS:
-        value = change_char(draw, getattr(event, field))
+        value = change_char(rng, getattr(event, field))
     elif field == "seq":
-        value = event.seq + draw(st.integers(1000, 10**6))
+        value = event.seq + rng.randint(1000, 10**6)
     elif field in INT_FIELDS:
         current = getattr(event, field)
-        value = draw(st.integers(1, 10**6)) if current is None else current + 1
+        value = rng.randint(1, 10**6) if current is None else current + 1
     elif field == "occurred_at":
-        value = event.occurred_at + dt.timedelta(microseconds=draw(st.integers(1, 10**9)))
+        value = event.occurred_at + dt.timedelta(microseconds=rng.randint(1, 10**9))
     else:
-        value = json.dumps(mutate_data(draw, event.data))
+        value = json.dumps(mutate_data(rng, event.data))
     cast = "::jsonb" if field == "data" and cursor.db.vendor == "postgresql" else ""
     update(cursor, f"UPDATE audit_event SET {field} = %s{cast} WHERE id = %s", [value, event.pk])
     return [f"chain {event.chain_key} seq {event.seq}"]
 
 
-def delete_event(draw, cursor):
-    event = draw(st.sampled_from(events()))
+def delete_event(rng, cursor):
+    event = rng.choice(events())
     cursor.execute("DELETE FROM audit_event WHERE id = %s", [event.pk])
     return [f"chain {event.chain_key} seq {event.seq}"]
 
 
-def insert_event(draw, cursor):
+def insert_event(rng, cursor):
     """Insert a forged event at position k, shifting the later ones up by one."""
-    event = draw(st.sampled_from(events()))
+    event = rng.choice(events())
     key, k = event.chain_key, event.seq
     cursor.execute(
         "UPDATE audit_event SET seq = seq + 100000 WHERE chain_key = %s AND seq >= %s", [key, k]
@@ -124,7 +125,7 @@ def insert_event(draw, cursor):
     )
     forged = {f.attname: getattr(event, f.attname) for f in Event._meta.concrete_fields}
     forged.pop("id")
-    forged["data"] = json.dumps({"forged": draw(st.integers(0, 100))})
+    forged["data"] = json.dumps({"forged": rng.randint(0, 100)})
     columns = ", ".join(forged)
     placeholders = ", ".join(["%s"] * len(forged))
     cursor.execute(
@@ -133,9 +134,9 @@ def insert_event(draw, cursor):
     return [f"chain {key} seq {k}"]
 
 
-def append_without_head(draw, cursor):
+def append_without_head(rng, cursor):
     """Insert an event after the last one, leaving the head row as it was."""
-    head = draw(st.sampled_from(list(Chain.objects.order_by("key"))))
+    head = rng.choice(list(Chain.objects.order_by("key")))
     last = Event.objects.get(chain_key=head.key, seq=head.length)
     fields = {f.attname: getattr(last, f.attname) for f in Event._meta.concrete_fields}
     fields.pop("id")
@@ -147,11 +148,11 @@ def append_without_head(draw, cursor):
     return [f"chain {head.key} seq {head.length + 1}"]
 
 
-def reorder_events(draw, cursor):
+def reorder_events(rng, cursor):
     chains = [c for c in Chain.objects.order_by("key") if c.length >= 2]
-    chain = draw(st.sampled_from(chains))
-    i = draw(st.integers(1, chain.length - 1))
-    j = draw(st.integers(i + 1, chain.length))
+    chain = rng.choice(chains)
+    i = rng.randint(1, chain.length - 1)
+    j = rng.randint(i + 1, chain.length)
     a = Event.objects.get(chain_key=chain.key, seq=i)
     b = Event.objects.get(chain_key=chain.key, seq=j)
     cursor.execute("UPDATE audit_event SET seq = 999999 WHERE id = %s", [a.pk])
@@ -160,12 +161,12 @@ def reorder_events(draw, cursor):
     return [f"chain {chain.key} seq {i}"]
 
 
-def truncate_tail(draw, cursor):
+def truncate_tail(rng, cursor):
     """Cut a chain below its checkpointed length and rewrite the head row to match:
     the chain is then consistent in itself, only the checkpoint can tell."""
     checkpoint = Checkpoint.objects.get()
-    key, length, _head = draw(st.sampled_from(checkpoint.heads))
-    keep = draw(st.integers(0, length - 1))
+    key, length, _head = rng.choice(checkpoint.heads)
+    keep = rng.randint(0, length - 1)
     cursor.execute("DELETE FROM audit_event WHERE chain_key = %s AND seq > %s", [key, keep])
     new_head = Event.objects.get(chain_key=key, seq=keep).hash if keep else "0" * 64
     cursor.execute(
@@ -174,17 +175,17 @@ def truncate_tail(draw, cursor):
     return [f"chain {key} seq {length}"]
 
 
-def replace_checkpoint(draw, cursor):
+def replace_checkpoint(rng, cursor):
     checkpoint = Checkpoint.objects.get()
-    how = draw(st.sampled_from(["root", "signature", "created_at", "heads", "resign"]))
+    how = rng.choice(["root", "signature", "created_at", "heads", "resign"])
     if how == "root":
         cursor.execute(
             "UPDATE audit_checkpoint SET root_hash = %s WHERE id = %s",
-            [change_char(draw, checkpoint.root_hash), checkpoint.pk],
+            [change_char(rng, checkpoint.root_hash), checkpoint.pk],
         )
     elif how == "signature":
         sig = bytearray(base64.b64decode(checkpoint.signature))
-        sig[draw(st.integers(0, 63))] ^= 1 << draw(st.integers(0, 7))
+        sig[rng.randint(0, 63)] ^= 1 << rng.randint(0, 7)
         cursor.execute(
             "UPDATE audit_checkpoint SET signature = %s WHERE id = %s",
             [base64.b64encode(bytes(sig)).decode(), checkpoint.pk],
@@ -192,15 +193,15 @@ def replace_checkpoint(draw, cursor):
     elif how == "created_at":
         cursor.execute(
             "UPDATE audit_checkpoint SET created_at = %s WHERE id = %s",
-            [checkpoint.created_at - dt.timedelta(seconds=draw(st.integers(1, 10**6))),
+            [checkpoint.created_at - dt.timedelta(seconds=rng.randint(1, 10**6)),
              checkpoint.pk],
         )  # fmt: skip
     else:
         # Drop a head (or rewrite one) and sign the result with a key of our own.
         heads = [list(h) for h in checkpoint.heads]
-        index = draw(st.integers(0, len(heads) - 1))
+        index = rng.randint(0, len(heads) - 1)
         if how == "heads":
-            heads[index][2] = change_char(draw, heads[index][2])
+            heads[index][2] = change_char(rng, heads[index][2])
         else:
             heads.pop(index)
         attacker = Ed25519PrivateKey.generate()
@@ -224,26 +225,24 @@ def replace_checkpoint(draw, cursor):
     return [f"checkpoint {checkpoint.pk}"]
 
 
-def change_email(draw, cursor):
-    table, label = draw(
-        st.sampled_from(
-            [("audit_outboundemail", "outbound email"), ("audit_inboundemail", "inbound email")]
-        )
+def change_email(rng, cursor):
+    table, label = rng.choice(
+        [("audit_outboundemail", "outbound email"), ("audit_inboundemail", "inbound email")]
     )
     cursor.execute(f"SELECT id, raw FROM {table}")
     pk, raw = cursor.fetchone()
     raw = bytearray(raw)
-    raw[draw(st.integers(0, len(raw) - 1))] ^= 1 << draw(st.integers(0, 7))
+    raw[rng.randint(0, len(raw) - 1)] ^= 1 << rng.randint(0, 7)
     cursor.execute(f"UPDATE {table} SET raw = %s WHERE id = %s", [bytes(raw), pk])
     return [f"{label} {pk}"]
 
 
-def change_content(draw, cursor):
+def change_content(rng, cursor):
     cursor.execute("SELECT id, title, body, summary, version FROM audit_contentversion")
     pk, title, body, summary, version = cursor.fetchone()
-    field = draw(st.sampled_from(["title", "body", "summary", "version"]))
+    field = rng.choice(["title", "body", "summary", "version"])
     value = {"title": title, "body": body, "summary": summary}.get(field)
-    new = version + 1 if field == "version" else change_char(draw, value)
+    new = version + 1 if field == "version" else change_char(rng, value)
     cursor.execute(f"UPDATE audit_contentversion SET {field} = %s WHERE id = %s", [new, pk])
     return [f"content version {pk}"]
 
@@ -280,11 +279,15 @@ def test_every_mutation_is_reported_where_it_happened(data):
     THEN audit_verify exits non-zero and its report names the chain and seq (or the
     checkpoint, email, text) that was changed."""
     mutation = data.draw(st.sampled_from(MUTATIONS), label="mutation")
+    # The mutation's own choices come from a seeded generator: they depend on the log's
+    # contents (ids, lengths), which differ between runs, so drawing them from
+    # hypothesis directly would make its replay inconsistent.
+    seed = data.draw(st.integers(0, 2**32 - 1), label="seed")
     try:
         with transaction.atomic():
             build_log()
             with tampering() as cursor:
-                expected = mutation(data.draw, cursor)
+                expected = mutation(random.Random(seed), cursor)
             code, output = run_verify()
             assert code == 1, f"{mutation.__name__} went unnoticed:\n{output}"
             for where in expected:
