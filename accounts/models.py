@@ -8,6 +8,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
+from audit.models import AppendOnlyModel
+
 
 class UserManager(BaseUserManager):
     use_in_migrations = True
@@ -61,3 +63,74 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.email
+
+
+class Profile(models.Model):
+    """What we know of the person, used to pre-fill assistance requests.
+
+    Names live on ``User`` (first_name, last_name); everything else here. Changes go
+    through ``accounts.services.profile_update``, which records before and after.
+    """
+
+    class Civility(models.TextChoices):
+        NONE = "", _("Non précisée")
+        MADAME = "mme", _("Madame")
+        MONSIEUR = "m", _("Monsieur")
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="profile")
+    civility = models.CharField(_("civilité"), max_length=3, choices=Civility.choices, blank=True)
+    birth_date = models.DateField(_("date de naissance"), null=True, blank=True)
+    address_line1 = models.CharField(_("adresse"), max_length=200, blank=True)
+    address_line2 = models.CharField(_("complément d'adresse"), max_length=200, blank=True)
+    postal_code = models.CharField(_("code postal"), max_length=10, blank=True)
+    city = models.CharField(_("commune"), max_length=100, blank=True)
+    country = models.CharField(_("pays"), max_length=2, default="FR")
+    phone = models.CharField(_("téléphone"), max_length=20, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("profil")
+        verbose_name_plural = _("profils")
+
+    def __str__(self) -> str:
+        return str(self.user)
+
+
+class Consent(AppendOnlyModel):
+    """One answer of a person to one purpose, as evidence (append-only).
+
+    A consent tied to a published text (terms, privacy policy, vault information)
+    names the exact version and its hash; withdrawing a consent (e.g. server-side
+    classification) is a new row with ``granted=False``. The current state of a
+    purpose is the newest row.
+    """
+
+    class Purpose(models.TextChoices):
+        TERMS = "terms", _("Conditions générales de vente")
+        PRIVACY = "privacy", _("Politique de confidentialité")
+        VAULT_INFORMATION = "vault_information", _("Information préalable sur le coffre")
+        CLASSIFICATION = "classification", _("Classement automatique des documents")
+
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="consents")
+    purpose = models.CharField(max_length=32, choices=Purpose.choices)
+    granted = models.BooleanField(default=True)
+    content_version = models.ForeignKey(
+        "audit.ContentVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    document_key = models.CharField(max_length=150, blank=True, default="")
+    version = models.PositiveIntegerField(null=True, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True, default="")
+    wording = models.TextField(blank=True, default="", help_text="The exact sentence shown.")
+    created_at = models.DateTimeField()
+    ip = models.CharField(max_length=45, blank=True, default="")
+    user_agent = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user", "purpose", "-created_at"], name="accounts_consent_latest")
+        ]
+        verbose_name = _("consentement")
+        verbose_name_plural = _("consentements")
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.purpose} v{self.version} {'✓' if self.granted else '✗'}"

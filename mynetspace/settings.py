@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from kombu import Exchange as KombuExchange
 from kombu import Queue as KombuQueue
 
-from mynetspace.core.devkeys import dev_audit_signing_key, dev_secret_key
+from mynetspace.core.devkeys import dev_audit_signing_key, dev_encryption_keys, dev_secret_key
 from mynetspace.schedule import beat_schedule
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -310,6 +310,15 @@ AUDIT_SIGNING_KEY = (
 AUDIT_TRUSTED_PUBLIC_KEYS = env.list("AUDIT_TRUSTED_PUBLIC_KEYS", default=[])
 AUDIT_CHECKPOINT_MINUTES = env.int("AUDIT_CHECKPOINT_MINUTES", default=60)
 CELERY_BEAT_SCHEDULE = beat_schedule(checkpoint_minutes=AUDIT_CHECKPOINT_MINUTES)
+
+# --- Encryption at rest -----------------------------------------------------------------
+
+#: True when the master key ring was generated under var/ (refused by check --deploy).
+ENCRYPTION_KEYS_GENERATED = "ENCRYPTION_KEYS" not in env
+#: Master key ring ``id:base64key,...`` (first = current), see mynetspace/core/keyring.py.
+ENCRYPTION_KEYS = (
+    env.str("ENCRYPTION_KEYS") if not ENCRYPTION_KEYS_GENERATED else dev_encryption_keys(KEYS_DIR)
+)
 
 # --- Security -------------------------------------------------------------------------
 

@@ -31,6 +31,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core import checks
 
+from mynetspace.core import keyring
+
 
 @dataclass(frozen=True)
 class Requirement:
@@ -105,6 +107,7 @@ def check_development_keys(app_configs=None, **kwargs) -> list[checks.CheckMessa
         for name, flag in (
             ("SECRET_KEY", settings.SECRET_KEY_GENERATED),
             ("AUDIT_SIGNING_KEY", settings.AUDIT_SIGNING_KEY_GENERATED),
+            ("ENCRYPTION_KEYS", settings.ENCRYPTION_KEYS_GENERATED),
         )
         if flag
     ]
@@ -159,6 +162,20 @@ def secret_key_set() -> str | None:
 def audit_signing_key_set() -> str | None:
     if settings.AUDIT_SIGNING_KEY_GENERATED:
         return "AUDIT_SIGNING_KEY is a development key generated under var/keys."
+    return None
+
+
+@production_requirement(
+    "mynetspace.E011",
+    hint="Set ENCRYPTION_KEYS=id:base64key (32 random bytes; docs/deploy.md, Keys).",
+)
+def encryption_keys_set() -> str | None:
+    if settings.ENCRYPTION_KEYS_GENERATED:
+        return "ENCRYPTION_KEYS is a development key ring generated under var/keys."
+    try:
+        keyring.keyring()
+    except keyring.KeyRingError as exc:
+        return f"ENCRYPTION_KEYS is malformed: {exc}."
     return None
 
 

@@ -34,3 +34,11 @@ def dev_audit_signing_key(keys_dir: Path) -> str:
         keys_dir / "audit-signing-key",
         lambda: base64.b64encode(secrets.token_bytes(32)).decode("ascii"),
     )
+
+
+def dev_encryption_keys(keys_dir: Path) -> str:
+    """A one-key ring, ``dev1:<base64 of 32 random bytes>``, in ENCRYPTION_KEYS format."""
+    return _read_or_create(
+        keys_dir / "encryption-keys",
+        lambda: "dev1:" + base64.b64encode(secrets.token_bytes(32)).decode("ascii"),
+    )

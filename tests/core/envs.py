@@ -39,6 +39,7 @@ def production_env(var_dir: Path, **overrides: str) -> dict[str, str]:
         DEBUG="false",
         SECRET_KEY=secrets.token_urlsafe(50),
         AUDIT_SIGNING_KEY=base64.b64encode(secrets.token_bytes(32)).decode(),
+        ENCRYPTION_KEYS="k1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
         DATABASE_URL="postgres://mynetspace:s3cret@db.internal:5432/mynetspace",
         REDIS_URL="redis://redis.internal:6379/0",
         EMAIL_URL="smtp+tls://mailer:s3cret@smtp.example.com:587",

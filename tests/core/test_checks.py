@@ -52,7 +52,7 @@ def test_runserver_start_warns_loudly_about_development_keys(tmp_path):
     result = manage("check", env=clean_env(tmp_path))
 
     assert result.returncode == 0
-    assert "DEVELOPMENT KEYS IN USE: SECRET_KEY, AUDIT_SIGNING_KEY" in result.stderr
+    assert "DEVELOPMENT KEYS IN USE: SECRET_KEY, AUDIT_SIGNING_KEY, ENCRYPTION_KEYS" in result.stderr
 
 
 def test_a_malformed_audit_signing_key_stops_every_command(tmp_path):
@@ -89,6 +89,8 @@ def production_settings(settings, monkeypatch):
     settings.SECRET_KEY_GENERATED = False
     settings.AUDIT_SIGNING_KEY_GENERATED = False
     settings.AUDIT_SIGNING_KEY = base64.b64encode(b"k" * 32).decode()
+    settings.ENCRYPTION_KEYS_GENERATED = False
+    settings.ENCRYPTION_KEYS = "k1:" + base64.b64encode(b"m" * 32).decode()
     # DATABASES cannot be overridden safely while the test database is open.
     monkeypatch.setattr(core_checks, "database_engine", lambda: "django.db.backends.postgresql")
     settings.CELERY_TASK_ALWAYS_EAGER = False
@@ -124,6 +126,8 @@ def test_good_production_settings_raise_none_of_our_errors(production_settings):
         ({"SECRET_KEY_GENERATED": True}, "mynetspace.E002"),
         ({"AUDIT_SIGNING_KEY_GENERATED": True}, "mynetspace.E003"),
         ({"AUDIT_SIGNING_KEY": "dG9vIHNob3J0"}, "mynetspace.E004"),
+        ({"ENCRYPTION_KEYS_GENERATED": True}, "mynetspace.E011"),
+        ({"ENCRYPTION_KEYS": "k1:dG9vIHNob3J0"}, "mynetspace.E011"),
         ({"CELERY_TASK_ALWAYS_EAGER": True}, "mynetspace.E006"),
         ({"CELERY_BROKER_URL": "memory://"}, "mynetspace.E006"),
         (
