@@ -14,6 +14,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("", include("guides.urls")),
+    path("", include("accounts.urls")),
 ]
 
 handler403 = "mynetspace.core.views.permission_denied"

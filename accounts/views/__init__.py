@@ -1,0 +1,1 @@
+"""Customer pages of the accounts app, one module per area."""
