@@ -134,3 +134,35 @@ class Consent(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.user} {self.purpose} v{self.version} {'✓' if self.granted else '✗'}"
+
+
+class ProfileChange(models.Model):
+    """The before and after values of one profile update (mutable, erasable).
+
+    The evidence log is immutable and must not hold personal data that account
+    closure has to erase, so the values live here: the ``profile.updated`` event only
+    names the changed fields and carries ``sha256``, the digest of this row's
+    canonical JSON (``accounts.services.profile_change_digest``). While the row
+    exists its content can be proven against the log; ``nonce`` (random, stored only
+    here) keeps the digest from being guessed once the row is erased
+    (docs/decisions.md, "Profile changes").
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="profile_changes")
+    changed_at = models.DateTimeField()
+    changed_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    changes = models.JSONField(help_text="{field: [before, after]}, values as text.")
+    nonce = models.CharField(max_length=32)
+    sha256 = models.CharField(max_length=64)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user", "-changed_at"], name="accounts_profilechange_latest")
+        ]
+        verbose_name = _("modification du profil")
+        verbose_name_plural = _("modifications du profil")
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.changed_at:%Y-%m-%d %H:%M}"
