@@ -166,3 +166,50 @@ class ProfileChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} {self.changed_at:%Y-%m-%d %H:%M}"
+
+
+class ChainVerification(models.Model):
+    """How far a customer's chain has been verified, so ``/journal/`` verifies only new events.
+
+    A cache, not evidence: deleting a row only makes the next visit verify the
+    chain from its start again (``accounts.journal.chain_verify_incremental``).
+    ``broken_seq`` is set once a problem is found and then shown until an operator
+    has investigated and deleted the row.
+    """
+
+    chain_key = models.CharField(max_length=64, unique=True)
+    verified_seq = models.PositiveBigIntegerField(default=0)
+    verified_hash = models.CharField(max_length=64)
+    verified_at = models.DateTimeField()
+    broken_seq = models.PositiveBigIntegerField(null=True, blank=True)
+    problem = models.CharField(max_length=300, blank=True, default="")
+
+    class Meta:
+        verbose_name = _("vérification de chaîne")
+        verbose_name_plural = _("vérifications de chaînes")
+
+    def __str__(self) -> str:
+        return f"{self.chain_key} ≤ {self.verified_seq}"
+
+
+class AccountClosure(models.Model):
+    """When an account was closed and until when its evidence must be kept.
+
+    Written by ``accounts.closure.account_close`` in the closing transaction; read by
+    the retention job (``accounts.retention``). ``evidence_until`` is the end of the
+    contract-evidence period of docs/retention.md, after which the operator purge
+    procedure described there applies.
+    """
+
+    user = models.OneToOneField(User, on_delete=models.PROTECT, related_name="closure")
+    closed_at = models.DateTimeField()
+    reason = models.CharField(max_length=32)
+    evidence_until = models.DateField()
+
+    class Meta:
+        indexes = [models.Index(fields=["evidence_until"], name="accounts_closure_evidence")]
+        verbose_name = _("fermeture de compte")
+        verbose_name_plural = _("fermetures de comptes")
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.closed_at:%Y-%m-%d}"
