@@ -320,6 +320,49 @@ ENCRYPTION_KEYS = (
     env.str("ENCRYPTION_KEYS") if not ENCRYPTION_KEYS_GENERATED else dev_encryption_keys(KEYS_DIR)
 )
 
+# --- Vault (vault/app_settings.py, docs/vault-format.md) --------------------------------
+
+#: AWS KMS key (id, ARN or alias) that wraps the per-user vault keys. Without it, the
+#: master key ring above wraps them (docs/decisions.md, Vault keys).
+VAULT_KMS_KEY_ID = env.str("VAULT_KMS_KEY_ID", default="")
+#: KMS region (taken from the key ARN when empty) and endpoint (empty: AWS itself).
+VAULT_KMS_REGION = env.str("VAULT_KMS_REGION", default="")
+VAULT_KMS_ENDPOINT_URL = env.str("VAULT_KMS_ENDPOINT_URL", default="")
+#: Credentials for KMS; empty uses boto3's default chain (instance or task role).
+VAULT_KMS_ACCESS_KEY_ID = env.str("VAULT_KMS_ACCESS_KEY_ID", default="")
+VAULT_KMS_SECRET_ACCESS_KEY = env.str("VAULT_KMS_SECRET_ACCESS_KEY", default="")
+
+# Encrypted blobs get their own storage alias: a "vault/" prefix of the bucket, or
+# VAR_DIR/vault on the local disk (owner-only permissions). Only ciphertext goes there.
+if S3_BUCKET:
+    from boto3.s3.transfer import TransferConfig as _TransferConfig
+
+    # Bounded memory for streamed uploads: at most a few 8 MiB parts in flight.
+    _vault_transfer = _TransferConfig(
+        multipart_threshold=8 * 1024 * 1024,
+        multipart_chunksize=8 * 1024 * 1024,
+        max_concurrency=2,
+    )
+    _vault_transfer.max_in_memory_upload_chunks = 3
+    STORAGES["vault"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            **STORAGES["default"]["OPTIONS"],
+            "location": "vault",
+            "querystring_auth": False,
+            "transfer_config": _vault_transfer,
+        },
+    }
+else:
+    STORAGES["vault"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {
+            "location": str(VAR_DIR / "vault"),
+            "file_permissions_mode": 0o600,
+            "directory_permissions_mode": 0o700,
+        },
+    }
+
 # --- Security -------------------------------------------------------------------------
 
 #: Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto headers are believed.

@@ -1,1 +1,346 @@
-"""Vault: encrypted documents (built by the vault issue)."""
+"""Vault data: per-user keys, encrypted documents and their tags.
+
+Key hierarchy (vault/keys.py): the master key (key ring or AWS KMS) wraps each
+customer's :class:`UserKey`; the user key wraps each :class:`Document`'s data key;
+the data key encrypts the blob (vault/crypto.py, docs/vault-format.md). Rows hold
+only wrapped keys; blobs live in the ``vault`` storage (vault/blobs.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .crypto import FORMAT_VERSION
+
+
+class MasterKeyProvider(models.TextChoices):
+    KEYRING = "keyring", _("Trousseau de clés maître (environnement)")
+    KMS = "kms", _("AWS KMS")
+
+
+class UserKey(models.Model):
+    """A customer's vault key (32 random bytes), stored only wrapped by the master key.
+
+    States and transitions (services in vault/services.py):
+
+    - *live* (``destroyed_at`` empty, ``wrapped_key`` set): created on first use
+      (``user_key_get_or_create``);
+    - live -> live, **re-wrapped** under the current master key
+      (``user_key_rewrap``, run by ``vault_rotate_keys``): same key, new wrapping;
+    - live -> live, **rotation in progress** (``user_key_rotation_start``): a new
+      version becomes current and the former one moves to the ``previous_*`` fields
+      until every document's data key is re-wrapped (``document_key_rewrap``), then
+      ``user_key_rotation_finish`` erases it. At most one rotation at a time;
+    - live -> **destroyed** (``user_key_destroy``, account closure): every wrapped
+      value is erased. Irreversible: no document of the customer can be decrypted any
+      more, wherever its blob or a backup of it lies (crypto-shredding).
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="vault_key",
+        verbose_name=_("client"),
+    )
+    version = models.PositiveIntegerField(_("version"), default=1)
+    provider = models.CharField(_("fournisseur"), max_length=16, choices=MasterKeyProvider)
+    master_key_id = models.CharField(_("clé maître"), max_length=255)
+    wrapped_key = models.TextField(_("clé chiffrée"), blank=True, editable=False)
+    version_created_at = models.DateTimeField(_("version créée le"), default=timezone.now)
+    previous_version = models.PositiveIntegerField(_("version précédente"), null=True, blank=True)
+    previous_provider = models.CharField(
+        _("fournisseur précédent"), max_length=16, choices=MasterKeyProvider, blank=True
+    )
+    previous_master_key_id = models.CharField(
+        _("clé maître précédente"), max_length=255, blank=True
+    )
+    previous_wrapped_key = models.TextField(
+        _("clé précédente chiffrée"), blank=True, editable=False
+    )
+    created_at = models.DateTimeField(_("créée le"), default=timezone.now)
+    updated_at = models.DateTimeField(_("modifiée le"), auto_now=True)
+    destroyed_at = models.DateTimeField(_("détruite le"), null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(provider__in=MasterKeyProvider.values),
+                name="vault_userkey_provider_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(version__gte=1), name="vault_userkey_version_positive"
+            ),
+            models.CheckConstraint(
+                condition=(Q(destroyed_at__isnull=True) & ~Q(wrapped_key=""))
+                | Q(
+                    destroyed_at__isnull=False,
+                    wrapped_key="",
+                    previous_wrapped_key="",
+                    previous_version__isnull=True,
+                ),
+                name="vault_userkey_live_xor_destroyed",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    previous_version__isnull=True,
+                    previous_provider="",
+                    previous_master_key_id="",
+                    previous_wrapped_key="",
+                )
+                | (
+                    Q(previous_version__isnull=False, previous_version__lt=F("version"))
+                    & Q(previous_provider__in=MasterKeyProvider.values)
+                    & ~Q(previous_wrapped_key="")
+                ),
+                name="vault_userkey_previous_slot_whole",
+            ),
+        ]
+        verbose_name = _("clé de coffre")
+        verbose_name_plural = _("clés de coffre")
+
+    def __str__(self) -> str:
+        return f"UserKey(user={self.user_id}, v{self.version})"
+
+    @property
+    def is_destroyed(self) -> bool:
+        return self.destroyed_at is not None
+
+    @property
+    def rotation_in_progress(self) -> bool:
+        return self.previous_version is not None
+
+    def has_version(self, version: int) -> bool:
+        return not self.is_destroyed and version in (self.version, self.previous_version)
+
+
+class DocumentType(models.TextChoices):
+    """The common French documents the classifier recognises (DESIGN §4 vault)."""
+
+    ID_CARD = "id_card", _("Carte nationale d'identité")
+    PASSPORT = "passport", _("Passeport")
+    DRIVING_LICENCE = "driving_licence", _("Permis de conduire")
+    VEHICLE_REGISTRATION = "vehicle_registration", _("Certificat d'immatriculation (carte grise)")
+    RESIDENCE_PERMIT = "residence_permit", _("Titre de séjour")
+    TAX_NOTICE = "tax_notice", _("Avis d'imposition")
+    PAYSLIP = "payslip", _("Bulletin de salaire")
+    RENT_RECEIPT = "rent_receipt", _("Quittance de loyer")
+    INVOICE = "invoice", _("Facture")
+    CAF_CERTIFICATE = "caf_certificate", _("Attestation CAF")
+    HEALTH_INSURANCE_CERTIFICATE = (
+        "health_insurance_certificate",
+        _("Attestation de droits Assurance maladie (Ameli)"),
+    )
+    BANK_DETAILS = "bank_details", _("Relevé d'identité bancaire (RIB)")
+    PROOF_OF_ADDRESS = "proof_of_address", _("Justificatif de domicile")
+    BIRTH_CERTIFICATE = "birth_certificate", _("Acte de naissance")
+    FAMILY_RECORD_BOOK = "family_record_book", _("Livret de famille")
+    CONTRACT = "contract", _("Contrat")
+    OTHER = "other", _("Autre document")
+
+
+class DocumentSource(models.TextChoices):
+    UPLOAD = "upload", _("Dépôt par le client")
+    EMAIL = "email", _("Reçu par email")
+    SERVICE = "service", _("Produit par le service")
+    STAFF = "staff", _("Déposé par notre équipe")
+
+
+class ScanStatus(models.TextChoices):
+    PENDING_SCAN = "pending_scan", _("Analyse en attente")
+    CLEAN = "clean", _("Sain")
+    INFECTED = "infected", _("Infecté")
+    REJECTED = "rejected", _("Refusé")
+    UNSCANNED = "unscanned", _("Non analysé (aucun antivirus configuré)")
+
+
+class Tag(models.Model):
+    """A customer's own label; documents are filtered by tag (``tags__name``)."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="vault_tags",
+        verbose_name=_("client"),
+    )
+    name = models.CharField(_("nom"), max_length=50)
+    created_at = models.DateTimeField(_("créée le"), default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(Lower("name"), "owner", name="vault_tag_unique_per_owner"),
+            models.CheckConstraint(condition=~Q(name=""), name="vault_tag_name_not_empty"),
+        ]
+        ordering = ["name"]
+        verbose_name = _("étiquette")
+        verbose_name_plural = _("étiquettes")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DocumentQuerySet(models.QuerySet):
+    def not_destroyed(self):
+        return self.filter(destroyed_at__isnull=True)
+
+    def active(self):
+        """Neither trashed nor destroyed: what the customer's list shows."""
+        return self.filter(destroyed_at__isnull=True, trashed_at__isnull=True)
+
+
+class Document(models.Model):
+    """One encrypted document of a customer's vault.
+
+    The blob (``storage_key`` in the ``vault`` storage) is the document encrypted
+    under a data key of its own, stored here wrapped by the owner's user key at
+    ``key_version``. ``sha256`` and ``size`` describe the plaintext, so that
+    ``vault_verify`` and the customer can check integrity.
+
+    Scan status (the upload pipeline's services):
+
+    - created ``pending_scan`` when a scanner is configured, ``unscanned`` when none is;
+    - ``pending_scan`` -> ``clean`` (scanner found nothing) | ``infected`` (a
+      signature matched: blob destroyed) | ``rejected`` (refused: too large for the
+      scanner, type not allowed...: blob destroyed); ``pending_scan`` stays pending
+      while the scanner is unreachable, and is retried;
+    - ``unscanned`` -> ``pending_scan`` once a scanner is configured (rescan).
+    Only ``clean`` documents (and ``unscanned`` ones in the embedded set-up) can be
+    downloaded or shared.
+
+    Life cycle:
+
+    - active -> trashed (``trashed_at`` set) -> active again (restore, within 30 days);
+    - trashed -> destroyed after 30 days; infected or rejected -> destroyed at once;
+    - destroyed (``destroyed_at`` set): the wrapped data key is erased and the blob
+      deleted; the row stays as the trace of what was held (name, SHA-256, dates).
+    - the owner's user key destroyed: every document becomes unreadable.
+
+    Data key re-wrap (``document_key_rewrap``, during a user-key rotation) changes
+    ``wrapped_key`` and ``key_version`` only, never the blob.
+    """
+
+    uuid = models.UUIDField(_("identifiant"), default=uuid.uuid4, unique=True, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="vault_documents",
+        verbose_name=_("client"),
+    )
+    title = models.CharField(_("titre"), max_length=200)
+    doc_type = models.CharField(
+        _("type"), max_length=40, choices=DocumentType, default=DocumentType.OTHER
+    )
+    tags = models.ManyToManyField(
+        Tag, blank=True, related_name="documents", verbose_name=_("étiquettes")
+    )
+    source = models.CharField(_("origine"), max_length=16, choices=DocumentSource)
+    original_name = models.CharField(_("nom d'origine"), max_length=255, blank=True)
+    content_type = models.CharField(_("type de contenu"), max_length=100)
+    size = models.PositiveBigIntegerField(_("taille (octets)"))
+    sha256 = models.CharField(_("empreinte SHA-256"), max_length=64)
+
+    storage_key = models.CharField(_("objet stocké"), max_length=255, editable=False)
+    wrapped_key = models.BinaryField(_("clé de données chiffrée"), null=True, editable=False)
+    key_version = models.PositiveIntegerField(_("version de la clé client"), editable=False)
+    format_version = models.PositiveSmallIntegerField(
+        _("version du format"), default=FORMAT_VERSION, editable=False
+    )
+
+    scan_status = models.CharField(
+        _("analyse antivirus"),
+        max_length=16,
+        choices=ScanStatus,
+        default=ScanStatus.PENDING_SCAN,
+    )
+    scan_detail = models.CharField(_("détail de l'analyse"), max_length=255, blank=True)
+    scan_attempts = models.PositiveIntegerField(_("tentatives d'analyse"), default=0)
+    scanned_at = models.DateTimeField(_("analysé le"), null=True, blank=True)
+
+    issued_on = models.DateField(_("date de délivrance"), null=True, blank=True)
+    expires_on = models.DateField(_("date d'expiration"), null=True, blank=True)
+
+    suggested_doc_type = models.CharField(
+        _("type suggéré"), max_length=40, choices=DocumentType, blank=True
+    )
+    suggested_expires_on = models.DateField(_("expiration suggérée"), null=True, blank=True)
+    suggestion_reason = models.CharField(_("motif de la suggestion"), max_length=255, blank=True)
+    suggested_at = models.DateTimeField(_("suggéré le"), null=True, blank=True)
+    classification_confirmed_at = models.DateTimeField(
+        _("classement confirmé le"), null=True, blank=True
+    )
+
+    trashed_at = models.DateTimeField(_("mis à la corbeille le"), null=True, blank=True)
+    destroyed_at = models.DateTimeField(_("détruit le"), null=True, blank=True)
+    created_at = models.DateTimeField(_("ajouté le"), default=timezone.now)
+    updated_at = models.DateTimeField(_("modifié le"), auto_now=True)
+
+    objects = DocumentQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["storage_key"], name="vault_document_storage_key_unique"
+            ),
+            models.CheckConstraint(
+                condition=~Q(storage_key=""), name="vault_document_storage_key_set"
+            ),
+            models.CheckConstraint(
+                condition=Q(sha256__regex=r"^[0-9a-f]{64}$"), name="vault_document_sha256_hex"
+            ),
+            models.CheckConstraint(condition=~Q(title=""), name="vault_document_title_set"),
+            models.CheckConstraint(
+                condition=Q(key_version__gte=1), name="vault_document_key_version"
+            ),
+            models.CheckConstraint(
+                condition=Q(doc_type__in=DocumentType.values), name="vault_document_type_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(suggested_doc_type="") | Q(suggested_doc_type__in=DocumentType.values),
+                name="vault_document_suggested_type_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(source__in=DocumentSource.values), name="vault_document_source_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(scan_status__in=ScanStatus.values),
+                name="vault_document_scan_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(destroyed_at__isnull=True, wrapped_key__isnull=False)
+                | Q(destroyed_at__isnull=False, wrapped_key__isnull=True),
+                name="vault_document_key_until_destroyed",
+            ),
+            models.CheckConstraint(
+                condition=Q(issued_on__isnull=True)
+                | Q(expires_on__isnull=True)
+                | Q(expires_on__gte=F("issued_on")),
+                name="vault_document_expires_after_issue",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"], name="vault_doc_owner_created"),
+            models.Index(fields=["owner", "doc_type"], name="vault_doc_owner_type"),
+            models.Index(fields=["scan_status"], name="vault_doc_scan_status"),
+            models.Index(fields=["expires_on"], name="vault_doc_expires_on"),
+            models.Index(fields=["owner", "key_version"], name="vault_doc_owner_key_version"),
+        ]
+        ordering = ["-created_at"]
+        verbose_name = _("document")
+        verbose_name_plural = _("documents")
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_destroyed(self) -> bool:
+        return self.destroyed_at is not None
+
+    @property
+    def is_trashed(self) -> bool:
+        return self.trashed_at is not None
