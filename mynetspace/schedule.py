@@ -11,6 +11,7 @@ Settings build the schedule with the configured intervals:
 from __future__ import annotations
 
 SWEEP_SECONDS = 60.0
+RETENTION_SECONDS = 24 * 3600.0
 
 
 def beat_schedule(*, checkpoint_minutes: int = 60) -> dict[str, dict]:
@@ -29,6 +30,12 @@ def beat_schedule(*, checkpoint_minutes: int = 60) -> dict[str, dict]:
             "task": "audit.tasks.checkpoint_create",
             "schedule": checkpoint_seconds,
             "options": {"expires": checkpoint_seconds - 5},
+        },
+        # Applies the retention table of docs/retention.md (accounts.retention).
+        "accounts-retention": {
+            "task": "accounts.tasks.retention_apply",
+            "schedule": RETENTION_SECONDS,
+            "options": {"expires": RETENTION_SECONDS / 2},
         },
     }
 
