@@ -120,6 +120,13 @@ MEDIATOR_NAME = env.str(
     default="CM2C, Centre de la médiation de la consommation de conciliateurs de justice",
 )
 MEDIATOR_URL = env.str("MEDIATOR_URL", default="https://www.cm2c.net/")
+#: Intra-community VAT number printed on invoices (CGI art. 242 nonies A).
+COMPANY_VAT_NUMBER = env.str("COMPANY_VAT_NUMBER", default="FR00 000000000 (démonstration)")
+
+# --- Payments --------------------------------------------------------------------------
+
+#: "simulated" (default: a local demo checkout, no money moves) or "stripe".
+PAYMENT_PROVIDER = env.str("PAYMENT_PROVIDER", default="simulated")
 
 # --- Database and cache -------------------------------------------------------
 

@@ -15,6 +15,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("guides.urls")),
     path("", include("accounts.urls")),
+    path("", include("subscriptions.urls")),
 ]
 
 handler403 = "mynetspace.core.views.permission_denied"
