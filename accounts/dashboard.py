@@ -1,0 +1,136 @@
+"""The panels of the customer dashboard (``/espace/``), as a registry.
+
+Each app adds its panels without touching the dashboard page: in its
+``AppConfig.ready()``, it calls::
+
+    from accounts.dashboard import register_panel
+
+    register_panel(
+        "subscription",
+        template="subscriptions/dashboard_panel.html",
+        context_func=subscription_panel_context,
+        order=20,
+    )
+
+``context_func(request)`` returns the panel's template context, or None to hide the
+panel for this person. The page is benchmarked: a context function must cost a fixed
+number of queries (never one per row), and should cost none when it can.
+
+Built-in panels (registered below): profile (10), security (80), journal (85),
+privacy (90).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.apps import apps
+from django.urls import NoReverseMatch, reverse
+
+from mynetspace.core.context_processors import path_exists
+
+from . import selectors
+
+ContextFunc = Callable[[object], "dict | None"]
+
+
+@dataclass(frozen=True)
+class Panel:
+    name: str
+    template: str
+    context_func: ContextFunc
+    order: int = 50
+
+
+@dataclass(frozen=True)
+class RenderedPanel:
+    name: str
+    template: str
+    context: dict
+
+
+_registry: dict[str, Panel] = {}
+
+
+def register_panel(name: str, template: str, context_func: ContextFunc, order: int = 50) -> None:
+    """Add (or replace, by ``name``) a dashboard panel; lower ``order`` comes first."""
+    _registry[name] = Panel(name=name, template=template, context_func=context_func, order=order)
+
+
+def unregister_panel(name: str) -> None:
+    _registry.pop(name, None)
+
+
+def registered_panels() -> list[Panel]:
+    return sorted(_registry.values(), key=lambda panel: (panel.order, panel.name))
+
+
+def panels_for(request) -> list[RenderedPanel]:
+    """The panels to show to ``request.user``, in order, with their contexts."""
+    rendered = []
+    for panel in registered_panels():
+        context = panel.context_func(request)
+        if context is None:
+            continue
+        rendered.append(RenderedPanel(name=panel.name, template=panel.template, context=context))
+    return rendered
+
+
+def url_or_empty(name: str) -> str:
+    """The URL named ``name``, or "" when that page does not exist (yet)."""
+    try:
+        return reverse(name)
+    except NoReverseMatch:
+        return ""
+
+
+def _path_or_empty(path: str) -> str:
+    return path if path_exists(path) else ""
+
+
+# --- Built-in panels ------------------------------------------------------------------------
+
+
+def profile_panel(request) -> dict:
+    """One query: the profile row."""
+    return {"prefill": selectors.profile_prefill(request.user)}
+
+
+def security_panel(request) -> dict:
+    """One query when allauth's MFA is installed: the kinds of authenticators enrolled."""
+    mfa_types: list[str] = []
+    if apps.is_installed("allauth.mfa"):
+        from allauth.mfa.models import Authenticator
+
+        mfa_types = sorted(
+            set(Authenticator.objects.filter(user=request.user).values_list("type", flat=True))
+        )
+    return {
+        "mfa_enabled": any(kind != "recovery_codes" for kind in mfa_types),
+        "has_totp": "totp" in mfa_types,
+        "has_webauthn": "webauthn" in mfa_types,
+        "mfa_url": url_or_empty("mfa_index"),
+        "sessions_url": url_or_empty("usersessions_list"),
+        "password_url": url_or_empty("account_change_password"),
+        "email_url": url_or_empty("account_email"),
+    }
+
+
+def journal_panel(request) -> dict | None:
+    url = _path_or_empty("/journal/")
+    return {"journal_url": url} if url else None
+
+
+def privacy_panel(request) -> dict:
+    return {
+        "export_url": _path_or_empty("/espace/export/"),
+        "closure_url": _path_or_empty("/espace/fermeture/"),
+        "consents_url": url_or_empty("consents"),
+    }
+
+
+register_panel("profile", "accounts/dashboard_panel_profile.html", profile_panel, order=10)
+register_panel("security", "accounts/dashboard_panel_security.html", security_panel, order=80)
+register_panel("journal", "accounts/dashboard_panel_journal.html", journal_panel, order=85)
+register_panel("privacy", "accounts/dashboard_panel_privacy.html", privacy_panel, order=90)

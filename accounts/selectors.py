@@ -1,0 +1,208 @@
+"""Reads of the accounts app shared by views, forms, middleware and later apps.
+
+Consents: the current state of a purpose is its newest ``Consent`` row. A purpose
+tied to a published text (terms, privacy policy, vault information) is "accepted"
+when that newest row grants the version in force. Every selector here costs a fixed
+number of queries, whatever the number of rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Case, F, OuterRef, Subquery, When
+
+from audit.models import ContentVersion
+from guides.models import LegalDocument, legal_content_key
+
+from .models import Consent, Profile, ProfileChange, User
+from .validators import format_phone
+
+REFERENCE_LANGUAGE = "fr"
+
+#: The legal text each document-bound purpose refers to.
+DOCUMENT_KIND_BY_PURPOSE: dict[str, str] = {
+    Consent.Purpose.TERMS: LegalDocument.Kind.TERMS,
+    Consent.Purpose.PRIVACY: LegalDocument.Kind.PRIVACY,
+    Consent.Purpose.VAULT_INFORMATION: LegalDocument.Kind.VAULT_INFORMATION,
+}
+#: What every customer must have accepted, in its version in force, to use the site.
+REQUIRED_PURPOSES: tuple[str, ...] = (Consent.Purpose.TERMS, Consent.Purpose.PRIVACY)
+
+PROFILE_USER_FIELDS = ("first_name", "last_name")
+PROFILE_FIELDS = (
+    "civility",
+    "first_name",
+    "last_name",
+    "birth_date",
+    "address_line1",
+    "address_line2",
+    "postal_code",
+    "city",
+    "country",
+    "phone",
+)
+
+
+# --- Consents ---------------------------------------------------------------------------
+
+
+def document_key_for(purpose: str) -> str | None:
+    """``legal:<kind>`` for a purpose bound to a published text, else None."""
+    kind = DOCUMENT_KIND_BY_PURPOSE.get(purpose)
+    return legal_content_key(kind) if kind else None
+
+
+def current_consent(user, purpose: str) -> Consent | None:
+    """The newest answer of ``user`` for ``purpose`` (granted or not), or None. One query."""
+    return (
+        Consent.objects.filter(user=user, purpose=purpose)
+        .select_related("content_version")
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+
+
+def latest_version_number(purpose: str) -> int | None:
+    """The number of the version in force of the purpose's text, None if unpublished."""
+    key = document_key_for(purpose)
+    if key is None:
+        return None
+    return (
+        ContentVersion.objects.filter(key=key)
+        .order_by("-version")
+        .values_list("version", flat=True)
+        .first()
+    )
+
+
+def has_accepted_current(user, purpose: str) -> bool:
+    """True when the newest answer for ``purpose`` grants it, in the version in force.
+
+    For a purpose without a text (classification), the newest answer decides. For a
+    text that was never published there is nothing one could have accepted: False.
+    Two queries at most.
+    """
+    consent = current_consent(user, purpose)
+    if consent is None or not consent.granted:
+        return False
+    if document_key_for(purpose) is None:
+        return True
+    latest = latest_version_number(purpose)
+    return latest is not None and consent.version == latest
+
+
+@dataclass(frozen=True)
+class AcceptanceStatus:
+    purpose: str
+    current_version: int | None
+    accepted_version: int | None
+
+    @property
+    def pending(self) -> bool:
+        """A published version exists and the person's newest answer is not a yes to it."""
+        return self.current_version is not None and self.accepted_version != self.current_version
+
+
+def acceptance_status(user, purposes=REQUIRED_PURPOSES) -> list[AcceptanceStatus]:
+    """For each purpose: the version in force and the version the person accepted.
+
+    One query (the re-acceptance middleware runs it on every page of a customer): a
+    row of the user with two scalar subqueries per purpose, each served by an index
+    (``audit_contentversion_unique`` and ``accounts_consent_latest``).
+    """
+    annotations = {}
+    for index, purpose in enumerate(purposes):
+        annotations[f"current_{index}"] = Subquery(
+            ContentVersion.objects.filter(key=document_key_for(purpose))
+            .order_by("-version")
+            .values("version")[:1]
+        )
+        annotations[f"accepted_{index}"] = Subquery(
+            Consent.objects.filter(user=OuterRef("pk"), purpose=purpose)
+            .order_by("-created_at", "-pk")
+            .annotate(granted_version=Case(When(granted=True, then=F("version")), default=None))
+            .values("granted_version")[:1]
+        )
+    row = User.objects.filter(pk=user.pk).annotate(**annotations).values(*annotations)
+    values = row.first() or {}
+    return [
+        AcceptanceStatus(
+            purpose=purpose,
+            current_version=values.get(f"current_{index}"),
+            accepted_version=values.get(f"accepted_{index}"),
+        )
+        for index, purpose in enumerate(purposes)
+    ]
+
+
+def legal_version_in_force(purpose: str, *, language: str) -> ContentVersion | None:
+    """The row of the version in force to show (and record) for ``purpose``.
+
+    In ``language`` when that version exists in it, otherwise in French, the
+    reference language. One query.
+    """
+    key = document_key_for(purpose)
+    if key is None:
+        return None
+    rows = list(
+        ContentVersion.objects.filter(key=key, language__in={language, REFERENCE_LANGUAGE})
+        .defer("body")
+        .order_by("-version")[:2]
+    )
+    if not rows:
+        return None
+    newest = [row for row in rows if row.version == rows[0].version]
+    return next((row for row in newest if row.language == language), newest[0])
+
+
+def consent_list(user) -> list[Consent]:
+    """Every answer of ``user``, newest first (the consents page, the data export)."""
+    return list(Consent.objects.filter(user=user).order_by("-created_at", "-pk"))
+
+
+# --- Profile ----------------------------------------------------------------------------
+
+
+def profile_get(user) -> Profile | None:
+    """The person's profile, None until they filled it in. One query."""
+    return Profile.objects.filter(user=user).first()
+
+
+def profile_values(user, profile: Profile | None) -> dict:
+    """The stored value of every profile field (the form's initial data)."""
+    values = {name: getattr(user, name) for name in PROFILE_USER_FIELDS}
+    for name in PROFILE_FIELDS:
+        if name in PROFILE_USER_FIELDS:
+            continue
+        if profile is None:
+            values[name] = Profile._meta.get_field(name).get_default()
+        else:
+            values[name] = getattr(profile, name)
+    return values
+
+
+def profile_prefill(user) -> dict:
+    """What a request form may be pre-filled with, in one dict. One query.
+
+    Keys: ``email``, ``civility`` (``"mme"``, ``"m"`` or ``""``), ``civility_label``,
+    ``first_name``, ``last_name``, ``full_name``, ``birth_date`` (a date or None),
+    ``address_line1``, ``address_line2``, ``postal_code``, ``city``, ``country``
+    (ISO code), ``phone`` (E.164) and ``phone_display`` (national format in France).
+    """
+    profile = profile_get(user)
+    values = profile_values(user, profile)
+    values["email"] = user.email
+    values["civility_label"] = (
+        str(Profile.Civility(values["civility"]).label) if values["civility"] else ""
+    )
+    values["full_name"] = " ".join(
+        part for part in (values["first_name"], values["last_name"]) if part
+    )
+    values["phone_display"] = format_phone(values["phone"])
+    return values
+
+
+def profile_change_list(user, *, limit: int = 10) -> list[ProfileChange]:
+    """The newest profile changes of ``user`` (what the profile page shows). One query."""
+    return list(ProfileChange.objects.filter(user=user).order_by("-changed_at", "-pk")[:limit])
