@@ -71,8 +71,9 @@ def _text(response) -> str:
 
 def _chain_events(user, action_prefix="consent."):
     return list(
-        Event.objects.filter(chain_key=f"user:{user.pk}", action__startswith=action_prefix)
-        .order_by("seq")
+        Event.objects.filter(
+            chain_key=f"user:{user.pk}", action__startswith=action_prefix
+        ).order_by("seq")
     )
 
 
@@ -162,9 +163,7 @@ def test_signup_without_both_acceptances_creates_nothing(client, terms, privacy,
 
 
 def test_signup_is_refused_with_a_clear_message_when_no_terms_are_published(client):
-    response = _post_signup(
-        client, _signup_data(versions={"terms": 1, "privacy": 1})
-    )
+    response = _post_signup(client, _signup_data(versions={"terms": 1, "privacy": 1}))
 
     assert response.status_code == 200
     assert "ne sont pas encore publiés" in response.content.decode()
@@ -312,12 +311,15 @@ def test_database_refuses_to_change_consents(postgres):
         "DELETE FROM accounts_consent",
         "TRUNCATE accounts_consent CASCADE",
     ):
-        with pytest.raises(Exception, match="append-only"), transaction.atomic():
-            with connection.cursor() as cursor:
-                # Run the deferred foreign key checks of the inserts first: PostgreSQL
-                # refuses TRUNCATE while they are pending, before any trigger fires.
-                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-                cursor.execute(statement)
+        with (
+            pytest.raises(Exception, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            # Run the deferred foreign key checks of the inserts first: PostgreSQL
+            # refuses TRUNCATE while they are pending, before any trigger fires.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute(statement)
     assert Consent.objects.count() == 2
 
 
@@ -356,8 +358,8 @@ def test_customer_is_asked_to_accept_new_terms_with_what_changed(client, custome
     page = client.get(response["Location"]).content.decode()
     assert "Vous aviez accepté la version 1. La version 2 est en vigueur" in page
     assert "Le prix mensuel passe à 12 euros." in page
-    assert "<del><span class=\"visually-hidden\">[début de la suppression] </span>10" in page
-    assert "<ins><span class=\"visually-hidden\">[début de l&#x27;ajout] </span>12" in page
+    assert '<del><span class="visually-hidden">[début de la suppression] </span>10' in page
+    assert '<ins><span class="visually-hidden">[début de l&#x27;ajout] </span>12' in page
     assert 'name="accept_terms"' in page
     assert 'name="accept_privacy"' not in page
 
