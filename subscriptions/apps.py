@@ -5,3 +5,22 @@ from django.utils.translation import gettext_lazy as _
 class SubscriptionsConfig(AppConfig):
     name = "subscriptions"
     verbose_name = _("Abonnements")
+
+    def ready(self) -> None:
+        from functools import partial
+
+        from mynetspace.core.tasks import register_pending_work
+
+        from . import services, tasks
+
+        # Issued invoices and credit notes whose PDF is still missing are rendered again.
+        register_pending_work(
+            "subscriptions.invoice_pdf",
+            find=partial(services.issued_documents_pending_render, "invoice"),
+            task=tasks.invoice_pdf_render,
+        )
+        register_pending_work(
+            "subscriptions.credit_note_pdf",
+            find=partial(services.issued_documents_pending_render, "credit_note"),
+            task=tasks.credit_note_pdf_render,
+        )

@@ -1,0 +1,123 @@
+"""Reads of subscriptions that pages, other apps and exports share.
+
+:func:`entitlements_for` is THE place that says what a customer may use now: the
+vault reads its quota there, assistance its monthly request allowance. Nothing else
+should look at subscription statuses to decide access.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.utils import timezone
+
+from .models import CreditNote, Invoice, Plan, Subscription
+
+
+@dataclass(frozen=True)
+class Entitlements:
+    """What a customer may use at one instant.
+
+    ``active``: the service is on (paid, started, not ended). ``reason`` says why
+    not, for pages to explain: ``none`` (never subscribed or only ended ones),
+    ``pending_payment``, ``not_started`` (paid, but no express start: the service
+    starts when the withdrawal period is over, L221-25), ``active``,
+    ``cancel_scheduled`` (active until ``ends_at``), ``past_due`` (a renewal
+    failed; access continues while the provider retries, CGV article 6).
+
+    When inactive, ``requests_per_month`` and ``vault_quota_bytes`` are 0: nothing
+    new can be opened or uploaded. Reading and exporting the vault never depends on
+    this (CPCE L103, CGV article 10).
+    """
+
+    active: bool
+    reason: str
+    plan: Plan | None = None
+    subscription: Subscription | None = None
+    requests_per_month: int = 0
+    vault_quota_bytes: int = 0
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    past_due: bool = False
+
+
+_NO_ENTITLEMENTS = Entitlements(active=False, reason="none")
+_SERVING = frozenset({"active", "cancel_scheduled", "past_due"})
+
+
+def subscription_current_for(user) -> Subscription | None:
+    """The customer's open subscription (at most one exists), with its plan; one query."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    return Subscription.objects.open().filter(customer=user).select_related("plan").first()
+
+
+def entitlements_for(user, *, now: datetime | None = None) -> Entitlements:
+    """What ``user`` may use at ``now`` (default: now). One query."""
+    subscription = subscription_current_for(user)
+    if subscription is None:
+        return _NO_ENTITLEMENTS
+    now = now or timezone.now()
+    plan = subscription.plan
+    ends_at = subscription.cancel_at or subscription.current_period_end
+    if subscription.status not in _SERVING:
+        return Entitlements(
+            active=False, reason=subscription.status, plan=plan, subscription=subscription
+        )
+    starts_at = subscription.service_starts_at
+    if starts_at is None or now < starts_at:
+        return Entitlements(
+            active=False,
+            reason="not_started",
+            plan=plan,
+            subscription=subscription,
+            starts_at=starts_at,
+            ends_at=ends_at,
+        )
+    if subscription.cancel_at is not None and now >= subscription.cancel_at:
+        # The end job has not run yet: the contract is over all the same.
+        return Entitlements(active=False, reason="none", plan=plan, subscription=subscription)
+    return Entitlements(
+        active=True,
+        reason=subscription.status,
+        plan=plan,
+        subscription=subscription,
+        requests_per_month=plan.requests_per_month,
+        vault_quota_bytes=plan.vault_quota_bytes,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        past_due=subscription.status == Subscription.Status.PAST_DUE,
+    )
+
+
+def plan_list_active() -> list[Plan]:
+    """Plans on sale, in display order; one query."""
+    return list(Plan.objects.filter(is_active=True).order_by("display_order", "id"))
+
+
+def subscription_list_for(user) -> list[Subscription]:
+    """Every subscription of the customer, newest first, with plans; one query."""
+    return list(
+        Subscription.objects.filter(customer=user).select_related("plan").order_by("-created_at")
+    )
+
+
+def invoice_list_for(user) -> list[Invoice]:
+    """The customer's invoices, newest first; one query."""
+    return list(
+        Invoice.objects.filter(customer=user)
+        .select_related("subscription")
+        .defer("customer_snapshot", "company_snapshot", "lines")
+        .order_by("-issued_at", "-id")
+    )
+
+
+def credit_note_list_for(user) -> list[CreditNote]:
+    """The customer's credit notes, newest first; one query."""
+    return list(
+        CreditNote.objects.filter(customer=user)
+        .select_related("invoice")
+        .defer("customer_snapshot", "company_snapshot", "lines")
+        .order_by("-issued_at", "-id")
+    )
