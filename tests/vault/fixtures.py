@@ -1,14 +1,17 @@
 """Fixtures for the vault tests; import the ones a module uses.
 
 - ``vault_storage``: the vault storage alias on a private directory (never var/).
-- ``moto_endpoint`` (session): a real moto server (S3 and KMS over HTTP) on a free
-  loopback port, started here; ``s3_vault`` and ``kms_key`` point the settings at it.
+- ``moto_endpoint`` (session): a real moto server process (S3 and KMS over HTTP) on
+  a free loopback port, started here; ``s3_vault`` and ``kms_key`` point the settings at it.
   They fail in CI when the server cannot start (``require_service``).
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -38,23 +41,33 @@ def vault_storage(settings, tmp_path):
 
 @pytest.fixture(scope="session")
 def moto_endpoint():
-    try:
-        from moto.server import ThreadedMotoServer
-    except ImportError:
+    """``moto_server`` in its own process, so that the tests measure only our memory."""
+    executable = Path(sys.executable).with_name("moto_server")
+    if not executable.exists():
         yield None
         return
     port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    process = subprocess.Popen(
+        [str(executable), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
-        server.start()
-        wait_until(lambda: port_open("127.0.0.1", port), timeout=10, what="moto server")
-    except Exception:
+        wait_until(lambda: port_open("127.0.0.1", port), timeout=20, what="moto server")
+    except AssertionError:
+        process.kill()
+        process.wait()
         yield None
         return
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        server.stop()
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @pytest.fixture
@@ -80,10 +93,11 @@ def s3_vault(settings, moto):
     boto_client("s3", moto).create_bucket(
         Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION}
     )
+    # As in mynetspace/settings.py.
     transfer = TransferConfig(
-        multipart_threshold=8 * 1024 * 1024, multipart_chunksize=8 * 1024 * 1024, max_concurrency=2
+        multipart_threshold=5 * 1024 * 1024, multipart_chunksize=5 * 1024 * 1024, max_concurrency=2
     )
-    transfer.max_in_memory_upload_chunks = 3
+    transfer.max_in_memory_upload_chunks = 2
     settings.STORAGES = {
         **settings.STORAGES,
         "vault": {
