@@ -30,6 +30,10 @@ PHONE_INPUT_MAX = 40
 AGE_MIN = 16
 AGE_MAX = 120
 PHONE_REGION = "FR"
+#: Overseas France: dialled from France with a leading 0 like any French number
+#: (0690 12 34 56), but with its own country code (+590).
+FRENCH_OVERSEAS_REGIONS = ("GP", "MQ", "GF", "RE", "YT", "PM", "BL", "MF", "NC", "PF", "WF")
+FRENCH_REGIONS = frozenset((PHONE_REGION, *FRENCH_OVERSEAS_REGIONS))
 
 #: Countries offered for the address, France first (ISO 3166-1 alpha-2, French names).
 COUNTRIES = [
@@ -224,17 +228,28 @@ def clean_phone(value) -> str:
     )
     if len(value) > PHONE_INPUT_MAX:
         raise ValidationError(message, code="invalid_phone")
-    try:
-        number = phonenumbers.parse(value, PHONE_REGION)
-    except phonenumbers.NumberParseException:
-        raise ValidationError(message, code="invalid_phone") from None
-    if not phonenumbers.is_valid_number(number):
+    number = _parse_french_phone(value)
+    if number is None:
         raise ValidationError(message, code="invalid_phone")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def _parse_french_phone(value: str):
+    """The valid number ``value`` denotes as typed in France, overseas included, or None."""
+    international = value.startswith(("+", "00"))
+    for region in (PHONE_REGION,) if international else (PHONE_REGION, *FRENCH_OVERSEAS_REGIONS):
+        try:
+            number = phonenumbers.parse(value, region)
+        except phonenumbers.NumberParseException:
+            return None
+        if phonenumbers.is_valid_number(number):
+            return number
+    return None
+
+
 def format_phone(value: str) -> str:
-    """National format for French numbers (06 12 34 56 78), international otherwise."""
+    """National format for French numbers, overseas included (06 12 34 56 78), else
+    international (+32 2 555 12 12)."""
     if not value:
         return ""
     try:
@@ -244,7 +259,7 @@ def format_phone(value: str) -> str:
     region = phonenumbers.region_code_for_number(number)
     style = (
         phonenumbers.PhoneNumberFormat.NATIONAL
-        if region == PHONE_REGION
+        if region in FRENCH_REGIONS
         else phonenumbers.PhoneNumberFormat.INTERNATIONAL
     )
     return phonenumbers.format_number(number, style)
