@@ -5,3 +5,8 @@ from django.utils.translation import gettext_lazy as _
 class AccountsConfig(AppConfig):
     name = "accounts"
     verbose_name = _("Comptes")
+
+    def ready(self) -> None:
+        from . import auth_events
+
+        auth_events.connect()

@@ -63,6 +63,11 @@ INSTALLED_APPS = [
     "audit",
     "guides",
     "accounts",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "allauth.usersessions",
+    "django.contrib.humanize",
     "vault",
     "subscriptions",
     "assistance",
@@ -79,6 +84,9 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "allauth.usersessions.middleware.UserSessionsMiddleware",
+    "accounts.middleware.StaffSecurityMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
 ]
@@ -153,7 +161,8 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Falls back to process memory while Redis is down (mynetspace/core/cache.py).
+            "BACKEND": "mynetspace.core.cache.ResilientRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "mns",
             "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
@@ -178,7 +187,69 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+# Paths, not URL names: templates use LOGIN_URL as a link as it is.
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/espace/"
+#: A password reset link (stored with its email as evidence) is valid for one hour.
+PASSWORD_RESET_TIMEOUT = 3600
+
+# --- django-allauth (accounts/adapters.py, accounts/auth_events.py, docs/decisions.md) ---
+
+ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+MFA_ADAPTER = "accounts.adapters.MFAAdapter"
+USERSESSIONS_ADAPTER = "accounts.adapters.UserSessionsAdapter"
+# Email is the login; the user model has no username.
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_EMAIL_CONFIRMATION_EXPIRE_DAYS = 2
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = False
+# One address per account; a new one replaces the old once it is verified.
+ACCOUNT_CHANGE_EMAIL = True
+# Signup, login and password reset answer the same whether an address has an account.
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = True
+ACCOUNT_EMAIL_NOTIFICATIONS = True
+ACCOUNT_LOGOUT_ON_GET = False
+ACCOUNT_LOGOUT_REDIRECT_URL = "/"
+ACCOUNT_SESSION_REMEMBER = None
+ACCOUNT_REAUTHENTICATION_REQUIRED = True
+ACCOUNT_REAUTHENTICATION_TIMEOUT = 300
+# Rates are "amount/period/per" (per ip, user or key = the address typed); stored in
+# the cache, which degrades to a per-process memory when Redis is down
+# (mynetspace/core/cache.py).
+ACCOUNT_RATE_LIMITS = {
+    "login": "30/m/ip",
+    "login_failed": "10/m/ip,5/5m/key",
+    "signup": "20/m/ip",
+    "reset_password": "20/m/ip,5/m/key",
+    "reset_password_from_key": "20/m/ip",
+    "confirm_email": "1/3m/key",
+    "change_password": "5/m/user",
+    "manage_email": "10/m/user",
+    "reauthenticate": "10/m/user",
+}
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_PASSKEY_LOGIN_ENABLED = True
+MFA_TOTP_ISSUER = "MyNetSpace"
+# "Trust this browser" for 30 days; never for staff (accounts.adapters login stages).
+MFA_TRUST_ENABLED = True
+MFA_TRUST_COOKIE_AGE = 30 * 24 * 3600
+# Safe with mandatory verification: nobody can log in, hence enable MFA, on an address
+# they have not verified; and it lets MFA users change their address (docs/decisions.md).
+MFA_ALLOW_UNVERIFIED_EMAIL = True
+# WebAuthn over plain http only in development (localhost).
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG
+# Recording the last request of every session would write on every page view.
+USERSESSIONS_TRACK_ACTIVITY = False
+#: Staff sessions end after this many seconds without a request (accounts.middleware).
+STAFF_IDLE_TIMEOUT_SECONDS = 30 * 60
 
 # --- Internationalisation --------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts.views import staff as staff_views
 from mynetspace.core import views as core_views
 
 urlpatterns = [
@@ -12,7 +13,10 @@ urlpatterns = [
     path("resilier/", core_views.cancel_interim, name="cancel"),
     path("favicon.ico", core_views.favicon, name="favicon"),
     path("i18n/", include("django.conf.urls.i18n")),
+    # Staff log in through allauth like everybody (rate limits, MFA): accounts/views/staff.py.
+    path("admin/login/", staff_views.admin_login, name="admin_login"),
     path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
     path("", include("guides.urls")),
     path("", include("accounts.urls")),
     path("", include("subscriptions.urls")),

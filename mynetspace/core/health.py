@@ -124,6 +124,9 @@ def check_cache() -> str:
             raise HealthCheckFailed("value written was not read back")
     finally:
         cache.delete(key)
+    if getattr(cache, "degraded", False):
+        # mynetspace/core/cache.py: pages keep working from process memory.
+        raise HealthCheckFailed("Redis unreachable, each process uses its own memory")
     return cache.__class__.__name__
 
 
