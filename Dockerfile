@@ -45,6 +45,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     VAR_DIR=/var/lib/mynetspace \
     ENV_FILE=
 
+# WeasyPrint renders invoices with Pango; DejaVu is the font their stylesheet names.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
+
 RUN groupadd --system --gid 10001 mynetspace \
     && useradd --system --uid 10001 --gid mynetspace --home-dir /app --shell /usr/sbin/nologin mynetspace \
     && install -d -o mynetspace -g mynetspace -m 0700 /var/lib/mynetspace
