@@ -136,21 +136,34 @@ def encrypt_stream(
     yield header
 
     index = 0
+
+    def seal(data: bytes, last: bool) -> bytes:
+        if index >= MAX_RECORDS:
+            raise ValueError("too many records for one blob")
+        nonce, aad = _nonce_and_aad(prefix, header_hash, index, last)
+        return aead.encrypt(nonce, data, aad)
+
+    # A record of exactly chunk_size may turn out to be the last one, so it is held
+    # back until more data arrives. Pieces that already are whole chunks (Django's
+    # upload handlers give 64 KiB) are sealed without being copied into the buffer.
+    held: bytes | None = None
     buffer = bytearray()
     for piece in chunks:
         if not piece:
             continue
-        buffer += piece
-        # Strictly greater: a record of exactly chunk_size may turn out to be the last.
-        while len(buffer) > chunk_size:
-            if index >= MAX_RECORDS - 1:
-                raise ValueError("too many records for one blob")
-            nonce, aad = _nonce_and_aad(prefix, header_hash, index, False)
-            yield aead.encrypt(nonce, bytes(buffer[:chunk_size]), aad)
-            del buffer[:chunk_size]
+        if held is not None:
+            yield seal(held, False)
             index += 1
-    nonce, aad = _nonce_and_aad(prefix, header_hash, index, True)
-    yield aead.encrypt(nonce, bytes(buffer), aad)
+            held = None
+        if not buffer and len(piece) == chunk_size:
+            held = bytes(piece)
+            continue
+        buffer += piece
+        while len(buffer) > chunk_size:
+            yield seal(bytes(buffer[:chunk_size]), False)
+            index += 1
+            del buffer[:chunk_size]
+    yield seal(held if held is not None else bytes(buffer), True)
 
 
 def decrypt_stream(

@@ -112,6 +112,21 @@ def test_round_trip_of_any_content_cut_in_any_pieces(plaintext, chunk_size, piec
     assert len(blob) == crypto.ciphertext_size(len(plaintext), chunk_size)
 
 
+@PROPERTY
+@given(
+    chunk_size=st.sampled_from([16, 64]),
+    sizes=st.lists(st.sampled_from([0, 1, 15, 16, 17, 63, 64, 65, 128]), max_size=12),
+)
+def test_round_trip_of_pieces_mixing_whole_chunks_and_fragments(chunk_size, sizes):
+    pieces = [os.urandom(size) for size in sizes]
+    blob = b"".join(
+        crypto.encrypt_stream(key=KEY, chunks=pieces, document_id=DOC, chunk_size=chunk_size)
+    )
+    released, error = open_blob(blob)
+    assert error is None
+    assert released == chunks_of(b"".join(pieces), chunk_size)
+
+
 @settings(max_examples=12, deadline=None)
 @given(size=st.integers(0, 400_000), piece=st.sampled_from([1_000, 65_536, 100_003]))
 def test_round_trip_of_random_sizes_with_the_real_chunk_size(size, piece):
