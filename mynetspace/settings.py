@@ -306,6 +306,20 @@ if S3_BUCKET:
 #: at PROXY_MAX_BODY_MB, set a little higher to leave room for the other form fields.
 UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_MB", default=25) * 1024 * 1024
 
+# --- Malware scanning (vault/scanning.py, docs/scanning.md) -----------------------
+
+#: clamd address: tcp://host:port or unix:///run/clamav/clamd.ctl. Empty: no scanner
+#: (documents are "not scanned"; check --deploy refuses it).
+CLAMD_URL = env.str("CLAMD_URL", default="")
+#: Seconds to connect to clamd; seconds any send or wait for its verdict may take.
+CLAMD_CONNECT_TIMEOUT = env.int("CLAMD_CONNECT_TIMEOUT", default=3)
+CLAMD_TIMEOUT = env.int("CLAMD_TIMEOUT", default=120)
+#: Largest document sent to clamd; a larger one is refused, never called clean. Keep
+#: clamd's StreamMaxLength, MaxFileSize and MaxScanSize at least this large.
+VAULT_SCAN_MAX_BYTES = (
+    env.int("VAULT_SCAN_MAX_MB", default=UPLOAD_MAX_BYTES // (1024 * 1024)) * 1024 * 1024
+)
+
 # --- Email ------------------------------------------------------------------------
 
 # Every outgoing email is rendered and stored as evidence by audit.emails before a

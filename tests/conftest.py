@@ -14,8 +14,9 @@ import socket
 import pytest
 from django.db import connection
 
-# SMTP server, private Redis, Celery worker fixtures (tests/fixtures/services.py).
-pytest_plugins = ["tests.fixtures.services"]
+# SMTP server, private Redis, Celery worker fixtures (tests/fixtures/services.py);
+# clamd with the EICAR test signature (tests/fixtures/clamd.py).
+pytest_plugins = ["tests.fixtures.services", "tests.fixtures.clamd"]
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 

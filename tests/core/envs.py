@@ -46,6 +46,7 @@ def production_env(var_dir: Path, **overrides: str) -> dict[str, str]:
         ALLOWED_HOSTS="mynetspace.example",
         SITE_URL="https://mynetspace.example",
         TRUSTED_PROXIES="192.0.2.10",
+        CLAMD_URL="tcp://clamav.internal:3310",
     )
     env.update(overrides)
     return {k: v for k, v in env.items() if v is not None}
