@@ -18,19 +18,20 @@ events appended since the last visit, see its docstring).
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import formats, timezone
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from audit.hashing import GENESIS_HASH, chain_hash, event_body
-from audit.models import Chain, Event
+from audit.models import Event
 from audit.services import chain_key_for, record
 
 from .models import ChainVerification, Consent
@@ -101,12 +102,18 @@ def describe(event: Event) -> str:
 # --- Sentence helpers ----------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1024)
+def _date_text(day: date, language: str) -> str:
+    # A page shows many events of the same days: format each day once per language.
+    return formats.date_format(day, "j F Y")
+
+
 def when(moment: datetime) -> str:
     """« le 26 novembre 2026 à 10:42 », in the current time zone and language."""
     local = timezone.localtime(moment)
     return _("le %(date)s à %(time)s") % {
-        "date": formats.date_format(local, "j F Y"),
-        "time": formats.time_format(local, "H:i"),
+        "date": _date_text(local.date(), get_language() or ""),
+        "time": f"{local:%H:%M}",
     }
 
 
@@ -136,16 +143,22 @@ _SYSTEMS = (
 )
 
 
+@functools.lru_cache(maxsize=256)
+def _user_agent_parts(user_agent: str) -> tuple[str, str]:
+    browser = next((name for token, name in _BROWSERS if token in user_agent), "")
+    if browser == "Safari" and "Safari/" not in user_agent:
+        browser = ""
+    system = next((name for token, name in _SYSTEMS if token in user_agent), "")
+    return browser, system
+
+
 def user_agent_summary(user_agent: str) -> str:
     """« Firefox sur Linux » from a User-Agent header; empty when nothing is recognised.
 
     A few substring rules (no external service, no database of agents): good enough
     for a person to recognise their own devices, which is all the journal needs.
     """
-    browser = next((name for token, name in _BROWSERS if token in user_agent), "")
-    if browser == "Safari" and "Safari/" not in user_agent:
-        browser = ""
-    system = next((name for token, name in _SYSTEMS if token in user_agent), "")
+    browser, system = _user_agent_parts(user_agent)
     if browser and system:
         return _("%(browser)s sur %(system)s") % {"browser": browser, "system": system}
     return browser or system
@@ -416,15 +429,30 @@ class JournalEntry:
     event: Event
     text: str
     kind: str
-    kind_label: str
+    #: « Sécurité et connexions · action de votre part · événement n° 12 »
+    meta: str
 
     @property
-    def by_staff(self) -> bool:
-        return self.event.actor_type == Event.ActorType.STAFF
+    def iso_time(self) -> str:
+        return self.event.occurred_at.isoformat()
 
-    @property
-    def automatic(self) -> bool:
-        return self.event.actor_type == Event.ActorType.SYSTEM
+
+_ACTOR_LABELS = {
+    Event.ActorType.USER: gettext_lazy("action de votre part"),
+    Event.ActorType.STAFF: gettext_lazy("action de notre équipe"),
+    Event.ActorType.SYSTEM: gettext_lazy("opération automatique"),
+}
+
+
+def _entry(event: Event, actor_labels: dict[str, str], number_text: str) -> JournalEntry:
+    actor = actor_labels.get(event.actor_type, "")
+    parts = [kind_label(event.action), actor, number_text % {"number": event.seq}]
+    return JournalEntry(
+        event=event,
+        text=describe(event),
+        kind=kind_of(event.action),
+        meta=" · ".join(part for part in parts if part),
+    )
 
 
 @dataclass
@@ -474,15 +502,10 @@ def journal_page(
         has_older = len(rows) > page_size
         rows = rows[:page_size]
         has_newer = before is not None
-    entries = [
-        JournalEntry(
-            event=event,
-            text=describe(event),
-            kind=kind_of(event.action),
-            kind_label=kind_label(event.action),
-        )
-        for event in rows
-    ]
+    # Labels shared by every entry are translated once per page.
+    actor_labels = {actor: str(label) for actor, label in _ACTOR_LABELS.items()}
+    number_text = _("événement n° %(number)s")
+    entries = [_entry(event, actor_labels, number_text) for event in rows]
     return JournalPage(
         entries=entries,
         older_cursor=rows[-1].seq if rows and has_older else None,
@@ -510,6 +533,10 @@ _COLUMNS = (
 )
 
 
+#: Above this many events to verify, rows are streamed rather than fetched at once.
+_STREAM_ABOVE = 2000
+
+
 @dataclass
 class ChainStatus:
     """What the journal page says about the chain."""
@@ -533,8 +560,11 @@ def _verify_from(chain_key: str, *, anchor_seq: int, anchor_hash: str, length: i
         Event.objects.filter(chain_key=chain_key, seq__gte=max(anchor_seq, 1), seq__lte=length)
         .order_by("seq")
         .values_list(*_COLUMNS)
-        .iterator(chunk_size=2000)
     )
+    if length - anchor_seq > _STREAM_ABOVE:
+        # A long unverified stretch (first visit of a long chain) is streamed; the
+        # usual case (a few new events) is one plain fetch.
+        rows = rows.iterator(chunk_size=_STREAM_ABOVE)
     expected_seq = anchor_seq + 1
     prev = anchor_hash
     count = 0
@@ -576,26 +606,55 @@ def _verify_from(chain_key: str, *, anchor_seq: int, anchor_hash: str, length: i
     return "", None, count
 
 
+@dataclass(frozen=True)
+class _State:
+    verified_seq: int
+    verified_hash: str
+    broken_seq: int | None
+    problem: str
+
+
+def _head_and_state(chain_key: str) -> tuple[tuple[int, str], _State | None]:
+    """The chain's head ``(length, hash)`` and its verification state, in one query.
+
+    Plain SQL: this runs on every visit of the journal, and building the equivalent
+    ORM query (two subqueries) cost more than running it.
+    """
+    sql = (
+        "SELECT c.length, c.head_hash, v.verified_seq, v.verified_hash, v.broken_seq, v.problem"
+        " FROM (SELECT CAST(%s AS varchar(64)) AS k) q"
+        " LEFT JOIN audit_chain c ON c.key = q.k"
+        " LEFT JOIN accounts_chainverification v ON v.chain_key = q.k"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [chain_key])
+        length, head_hash, seq, digest, broken_seq, problem = cursor.fetchone()
+    head = (length or 0, head_hash or GENESIS_HASH)
+    if seq is None:
+        return head, None
+    return head, _State(seq, digest, broken_seq, problem or "")
+
+
 def chain_verify_incremental(*, user) -> ChainStatus:
     """Verify ``user``'s chain, reading only what was appended since the last check.
 
     State per chain lives in :class:`~accounts.models.ChainVerification` (last
-    verified ``seq`` and hash). Each call re-reads the head row, checks that the last
-    verified event still has the hash recorded then, verifies every later event up to
-    the head (links and hashes) and that the head matches the last event. Events
-    before the anchor are not re-read: the append-only triggers protect them and
-    ``manage.py audit_verify`` checks every event end to end.
+    verified ``seq`` and hash). Each call re-reads the head row, re-hashes the last
+    verified event (the anchor) and checks it still has the hash recorded then,
+    verifies every later event up to the head (links and hashes) and that the head
+    matches the last event. Events before the anchor are not re-read: the
+    append-only triggers protect them and ``manage.py audit_verify`` checks every
+    event end to end.
 
-    Costs a fixed number of queries (head, state, events from the anchor, and one
-    upsert when something new was verified), whatever the chain's length. A problem
-    is logged, recorded once as ``audit.chain_verification_failed`` on the system
-    chain, and kept until an operator deletes the state row after investigating.
+    Costs a fixed number of queries whatever the chain's length: head and state (one
+    query once the state exists), the events from the anchor, and one upsert when
+    something new was verified. A problem is logged, recorded once as
+    ``audit.chain_verification_failed`` on the system chain, and kept until an
+    operator deletes the state row after investigating.
     """
     chain_key = chain_key_for(user)
     now = timezone.now()
-    head = Chain.objects.filter(key=chain_key).values_list("length", "head_hash").first()
-    length, head_hash = head if head is not None else (0, GENESIS_HASH)
-    state = ChainVerification.objects.filter(chain_key=chain_key).first()
+    (length, head_hash), state = _head_and_state(chain_key)
     if state is not None and state.broken_seq is not None:
         return ChainStatus(
             ok=False,

@@ -87,7 +87,9 @@ def unverified_signups(*, now: dt.datetime):
 
 def _erase_unverified(*, user_id: int, now: dt.datetime, meta: RequestMeta) -> bool:
     with transaction.atomic():
-        user = unverified_signups(now=now).select_for_update().filter(pk=user_id).first()
+        user = (
+            unverified_signups(now=now).select_for_update(of=("self",)).filter(pk=user_id).first()
+        )
         if user is None:  # verified or closed meanwhile
             return False
         erased = closure.erase_personal_data(user=user)

@@ -266,7 +266,8 @@ def test_an_app_adds_its_events_without_changing_the_page(client, monkeypatch):
     page = client.get(reverse("journal"), {"type": "vault"})
 
     assert "Document « Passeport » déposé dans votre coffre" in page.content.decode()
-    assert [e.kind_label for e in page.context["page"].entries] == ["Coffre numérique"]
+    [entry] = page.context["page"].entries
+    assert entry.meta == "Coffre numérique · action de votre part · événement n° 1"
     assert '?type=vault" aria-current="page">Coffre numérique' in page.content.decode()
 
 
