@@ -87,6 +87,8 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
     "accounts.middleware.StaffSecurityMiddleware",
+    # Customers accept a new version of the terms before going on.
+    "accounts.consent_middleware.ConsentGateMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
 ]
@@ -205,6 +207,10 @@ USERSESSIONS_ADAPTER = "accounts.adapters.UserSessionsAdapter"
 # Email is the login; the user model has no username.
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+# Accepting the terms and the privacy policy at signup (accounts/forms.py), stored with
+# the new user in one transaction (accounts/signup.py).
+ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.SignupForm"
+ACCOUNT_FORMS = {"signup": "accounts.signup.AtomicSignupForm"}
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
