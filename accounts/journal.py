@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 Describer = Callable[[Event], str]
 
 #: Events shown per page of the journal.
-PAGE_SIZE = 25
+PAGE_SIZE = 20
 
 _KINDS: dict[str, object] = {}
 _DESCRIBERS: dict[str, Describer] = {}

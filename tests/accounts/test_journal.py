@@ -195,16 +195,16 @@ def _seqs(response) -> list[int]:
 
 def test_pages_walk_the_whole_chain_without_overlap(client):
     user = make_user("anne@example.test")
-    fill_chain(user, 60)
+    fill_chain(user, 50)
     client.force_login(user)
 
     first = client.get(reverse("journal"))
-    assert _seqs(first) == list(range(60, 35, -1))
+    assert _seqs(first) == list(range(50, 30, -1))
     older = first.context["page"].older_cursor
     assert f"avant={older}" in first.content.decode()
 
     second = client.get(reverse("journal"), {"avant": older})
-    assert _seqs(second) == list(range(35, 10, -1))
+    assert _seqs(second) == list(range(30, 10, -1))
     third = client.get(reverse("journal"), {"avant": second.context["page"].older_cursor})
     assert _seqs(third) == list(range(10, 0, -1))
     assert third.context["page"].older_cursor is None
