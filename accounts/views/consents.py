@@ -20,7 +20,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from accounts import selectors, services
+from accounts import dashboard, selectors, services
 from accounts.forms import TermsReacceptForm
 from guides import selectors as guide_selectors
 from guides.diff import TextDiff, diff_texts
@@ -111,6 +111,8 @@ def consents_view(request):
         "form": form,
         "changes": [_text_change(status, language) for status in pending],
         "next_url": next_url,
+        "export_url": dashboard.url_or_empty("account_export"),
+        "closure_url": dashboard.url_or_empty("account_close"),
     }
     status_code = 400 if request.method == "POST" else 200
     return render(request, "accounts/consents_review.html", context, status=status_code)

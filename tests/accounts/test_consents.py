@@ -362,6 +362,8 @@ def test_customer_is_asked_to_accept_new_terms_with_what_changed(client, custome
     assert '<ins><span class="visually-hidden">[début de l&#x27;ajout] </span>12' in page
     assert 'name="accept_terms"' in page
     assert 'name="accept_privacy"' not in page
+    for way_out in ('href="/resilier/"', 'href="/espace/export/"', 'href="/espace/fermeture/"'):
+        assert way_out in page
 
 
 def test_accepting_records_the_new_version_and_returns_to_the_page(client, customer):
@@ -422,6 +424,18 @@ def test_pages_needed_to_decide_or_leave_stay_reachable(client, customer, path):
     response = client.get(path)
 
     assert response.status_code == 200, response.get("Location")
+
+
+@pytest.mark.parametrize("path", ["/espace/export/", "/espace/fermeture/"])
+def test_leaving_with_ones_data_is_not_gated(client, customer, path):
+    """Someone who refuses the new terms can still take their data and close the account
+    (those pages may ask to reauthenticate first, never to accept)."""
+    _publish_new_terms()
+
+    response = client.get(path)
+
+    assert response.status_code in (200, 302)
+    assert "/espace/conditions/" not in response.get("Location", "")
 
 
 def test_logout_stays_reachable(client, customer):
