@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from audit import services
 from audit.models import Chain, Checkpoint, ContentVersion, Event, InboundEmail, OutboundEmail
+from tests.fixtures.staff import staff_force_login
 
 from .factories import UserFactory, small_log
 
@@ -18,7 +19,7 @@ MODELS = [Event, Chain, Checkpoint, OutboundEmail, InboundEmail, ContentVersion]
 @pytest.fixture
 def admin_client(client):
     admin = UserFactory(is_staff=True, is_superuser=True)
-    client.force_login(admin)
+    staff_force_login(client, admin)  # staff pages require a second factor
     small_log(customers=1, events_per_customer=2)
     services.checkpoint_create()
     return client

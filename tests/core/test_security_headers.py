@@ -56,7 +56,7 @@ def test_inline_code_carries_the_per_request_nonce_of_the_header(client):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("url", ["/", "/admin/login/"])
+@pytest.mark.parametrize("url", ["/", "/accounts/login/"])
 def test_pages_send_the_security_headers(client, url):
     response = client.get(url)
 
@@ -110,21 +110,24 @@ def test_production_redirects_to_https_and_sends_hsts(client, production_securit
 def test_production_cookies_are_secure_and_http_only(
     client, production_security, django_user_model
 ):
-    django_user_model.objects.create_user(
+    from allauth.account.models import EmailAddress
+
+    agent = django_user_model.objects.create_user(
         email="agent@mynetspace.example", password="x" * 12, is_staff=True
     )
+    EmailAddress.objects.create(user=agent, email=agent.email, primary=True, verified=True)
 
-    login_page = client.get("/admin/login/", HTTP_HOST="mynetspace.example", secure=True)
+    login_page = client.get("/accounts/login/", HTTP_HOST="mynetspace.example", secure=True)
     csrf_cookie = login_page.cookies["csrftoken"]
     logged_in = client.post(
-        "/admin/login/",
+        "/accounts/login/",
         {
-            "username": "agent@mynetspace.example",
+            "login": "agent@mynetspace.example",
             "password": "x" * 12,
             "csrfmiddlewaretoken": csrf_cookie.value,
         },
         HTTP_HOST="mynetspace.example",
-        HTTP_REFERER="https://mynetspace.example/admin/login/",
+        HTTP_REFERER="https://mynetspace.example/accounts/login/",
         secure=True,
     )
 

@@ -82,7 +82,7 @@ def test_production_environment(tmp_path):
     assert database["HOST"] == "db.internal"
     assert database["OPTIONS"]["connect_timeout"] == 5
     assert database["CONN_HEALTH_CHECKS"] is True
-    assert values["CACHES"]["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert values["CACHES"]["default"]["BACKEND"] == "mynetspace.core.cache.ResilientRedisCache"
     assert values["CACHES"]["default"]["LOCATION"] == "redis://redis.internal:6379/0"
     assert values["CELERY_BROKER_URL"] == "redis://redis.internal:6379/0"
     assert values["CELERY_TASK_ALWAYS_EAGER"] is False

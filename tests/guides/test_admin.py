@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from audit.models import ContentVersion, Event
 from guides.models import LegalDocument
+from tests.fixtures.staff import staff_force_login
 
 from .factories import StaffFactory
 
@@ -29,7 +30,7 @@ def _form_data(document, **changes):
 
 @pytest.fixture
 def admin_client(client, staff):
-    client.force_login(staff)
+    staff_force_login(client, staff)  # staff pages require a second factor
     return client
 
 
@@ -78,7 +79,7 @@ def test_staff_without_the_publish_permission_cannot_publish(client, document):
     editor.user_permissions.add(
         *Permission.objects.filter(codename__in=["view_legaldocument", "change_legaldocument"])
     )
-    client.force_login(editor)
+    staff_force_login(client, editor)
     url = reverse("admin:guides_legaldocument_change", args=[document.pk])
 
     page = client.get(url).content.decode()
