@@ -137,6 +137,14 @@ COMPANY_VAT_NUMBER = env.str("COMPANY_VAT_NUMBER", default="FR00 000000000 (dém
 
 #: "simulated" (default: a local demo checkout, no money moves) or "stripe".
 PAYMENT_PROVIDER = env.str("PAYMENT_PROVIDER", default="simulated")
+#: Stripe (docs/payments.md). Secret API key: sk_live_... (or a restricted rk_live_...).
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+#: Signing secret of the webhook endpoint /abonnement/webhooks/stripe/ (whsec_...).
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+#: The Stripe price of each plan: "plan-code=price_id" pairs, comma-separated.
+STRIPE_PRICES = env.dict("STRIPE_PRICES", default={})
+#: Stripe's API address; only tests change it (they point it at a local fake).
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com").rstrip("/")
 
 # --- Database and cache -------------------------------------------------------
 
@@ -311,6 +319,9 @@ if S3_BUCKET:
 #: Largest upload accepted (one file); the reverse proxy caps whole request bodies
 #: at PROXY_MAX_BODY_MB, set a little higher to leave room for the other form fields.
 UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_MB", default=25) * 1024 * 1024
+#: Vault space of a customer without an active subscription, in MiB (vault/quota.py):
+#: a subscription's plan sets the quota otherwise. Export stays free whatever the usage.
+VAULT_FREE_QUOTA_MB = env.int("VAULT_FREE_QUOTA_MB", default=100)
 
 # --- Malware scanning (vault/scanning.py, docs/scanning.md) -----------------------
 

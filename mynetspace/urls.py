@@ -20,6 +20,7 @@ urlpatterns = [
     path("", include("guides.urls")),
     path("", include("accounts.urls")),
     path("", include("subscriptions.urls")),
+    path("coffre/", include("vault.urls")),
 ]
 
 handler403 = "mynetspace.core.views.permission_denied"

@@ -14,3 +14,15 @@ class VaultConfig(AppConfig):
         from .blobs import check_vault_storage
 
         register_health_check("vault_storage", check_vault_storage)
+
+        from mynetspace.core.tasks import register_pending_work
+
+        from . import services, tasks
+
+        # Documents still pending_scan (clamd was down, a message was lost) are scanned again.
+        register_pending_work(
+            "vault.document_scan",
+            find=services.pending_scan_ids,
+            task=tasks.document_scan_task,
+            on_enqueued=services.pending_scan_touch,
+        )

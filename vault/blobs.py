@@ -325,6 +325,13 @@ def blob_destroy(*, document: Document) -> None:
     vault_storage().delete(document.storage_key)
 
 
+def blob_destroy_info(info: BlobInfo) -> None:
+    """Delete a blob written by :func:`blob_write` that never became a Document row
+    (the upload was refused after writing, or its transaction rolled back). Quiet:
+    the caller is already handling the original error."""
+    _delete_quietly(vault_storage(), info.storage_key)
+
+
 def _delete_quietly(storage: Storage, name: str) -> None:
     try:
         storage.delete(name)
