@@ -37,6 +37,34 @@ def beat_schedule(*, checkpoint_minutes: int = 60) -> dict[str, dict]:
             "schedule": RETENTION_SECONDS,
             "options": {"expires": RETENTION_SECONDS / 2},
         },
+        # Destroys vault documents trashed more than 30 days ago (vault.services.trash_purge).
+        "vault-trash-purge": {
+            "task": "vault.tasks.trash_purge",
+            "schedule": RETENTION_SECONDS,
+            "options": {"expires": RETENTION_SECONDS / 2},
+        },
+        # Emails the expiry reminders due today, 90, 30 and 7 days before a document
+        # expires (vault.reminders; idempotent, so a late or repeated run sends nothing twice).
+        "vault-expiry-reminders": {
+            "task": "vault.intake_tasks.expiry_reminders_send",
+            "schedule": RETENTION_SECONDS,
+            "options": {"expires": RETENTION_SECONDS / 2},
+        },
+        # Ends cancellations whose date is reached; alerts staff about withdrawal refunds
+        # not done after 7 days (subscriptions.services.subscriptions_end_due and
+        # refunds_overdue_alert). Hourly, so a contract ends within the hour of its date.
+        "subscriptions-exits": {
+            "task": "subscriptions.tasks.subscription_exits_due",
+            "schedule": 3600.0,
+            "options": {"expires": 1800.0},
+        },
+        # Renewal notices of yearly plans (L215-1) and payment reminders of past-due
+        # subscriptions (subscriptions.services; each email once, missed days caught up).
+        "subscriptions-notices": {
+            "task": "subscriptions.tasks.subscription_notices_send",
+            "schedule": RETENTION_SECONDS,
+            "options": {"expires": RETENTION_SECONDS / 2},
+        },
     }
 
 

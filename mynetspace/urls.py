@@ -9,8 +9,8 @@ from mynetspace.core import views as core_views
 urlpatterns = [
     path("", core_views.home, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
-    # Interim page: the online cancellation flow of subscriptions replaces it.
-    path("resilier/", core_views.cancel_interim, name="cancel"),
+    # "Résilier votre contrat", "Renoncer au contrat ici", "Satisfait ou remboursé".
+    path("", include("subscriptions.exit_urls")),
     path("favicon.ico", core_views.favicon, name="favicon"),
     path("i18n/", include("django.conf.urls.i18n")),
     # Staff log in through allauth like everybody (rate limits, MFA): accounts/views/staff.py.
@@ -21,6 +21,8 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("subscriptions.urls")),
     path("coffre/", include("vault.urls")),
+    # Share links opened by third parties, logged out (vault/views/sharing.py).
+    path("partage/", include("vault.public_urls")),
 ]
 
 handler403 = "mynetspace.core.views.permission_denied"

@@ -42,3 +42,77 @@ def credit_note_pdf_render(self, credit_note_id: int) -> str:
             raise
         raise self.retry(exc=exc, countdown=30 * 2**self.request.retries) from exc
     return document.pdf_sha256
+
+
+@shared_task(
+    bind=True,
+    name="subscriptions.tasks.refund_send",
+    max_retries=8,
+    ignore_result=True,
+)
+def refund_send(self, refund_id: int) -> str:
+    """Carry out one approved refund at the provider (idempotent: ``services.refund_send``)."""
+    try:
+        refund = services.refund_send(refund_id=refund_id)
+    except Exception as exc:
+        if self.request.is_eager:
+            raise
+        raise self.retry(exc=exc, countdown=60 * 2**self.request.retries) from exc
+    return refund.status if refund is not None else "missing"
+
+
+@shared_task(
+    bind=True,
+    name="subscriptions.tasks.subscription_confirmation_send",
+    max_retries=5,
+    ignore_result=True,
+)
+def subscription_confirmation_send(self, subscription_id: int) -> str:
+    """The contract confirmation (L221-13), then its documents in the vault; both once."""
+    from .models import Subscription
+
+    subscription = Subscription.objects.filter(pk=subscription_id).first()
+    if subscription is None:
+        return "missing"
+    try:
+        email = services.subscription_confirmation_send(subscription=subscription)
+        services.subscription_contract_documents_deposit(subscription=subscription)
+    except Exception as exc:
+        if self.request.is_eager:
+            raise
+        raise self.retry(exc=exc, countdown=60 * 2**self.request.retries) from exc
+    return "sent" if email is not None else "not concluded"
+
+
+@shared_task(name="subscriptions.tasks.subscription_notices_send", ignore_result=True)
+def subscription_notices_send() -> dict[str, int]:
+    """Daily: renewal notices of yearly plans (L215-1) and payment reminders."""
+    return {
+        "renewal_notices": services.subscription_renewal_notices_send(),
+        "payment_reminders": services.subscription_payment_reminders_send(),
+    }
+
+
+@shared_task(
+    bind=True,
+    name="subscriptions.tasks.subscription_provider_sync",
+    max_retries=8,
+    ignore_result=True,
+)
+def subscription_provider_sync(self, subscription_id: int) -> str:
+    """Tell the provider to stop (or resume) renewing, from the subscription's state."""
+    try:
+        return services.subscription_provider_sync(subscription_id=subscription_id)
+    except Exception as exc:
+        if self.request.is_eager:
+            raise
+        raise self.retry(exc=exc, countdown=60 * 2**self.request.retries) from exc
+
+
+@shared_task(name="subscriptions.tasks.subscription_exits_due", ignore_result=True)
+def subscription_exits_due() -> dict[str, int]:
+    """Hourly: end cancellations that took effect; alert staff about late withdrawal refunds."""
+    return {
+        "ended": services.subscriptions_end_due(),
+        "refund_alerts": services.refunds_overdue_alert(),
+    }

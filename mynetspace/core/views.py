@@ -20,11 +20,6 @@ def home(request):
     return render(request, "home.html")
 
 
-def cancel_interim(request):
-    """How to cancel today, until the online cancellation flow replaces this page."""
-    return render(request, "cancel_interim.html")
-
-
 def favicon(request):
     """Browsers ask for /favicon.ico whatever the page says: point them at our icon."""
     return HttpResponsePermanentRedirect(static("img/favicon.svg"))
