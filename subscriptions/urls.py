@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import views, webhooks
 
 urlpatterns = [
     path("tarifs/", views.pricing, name="pricing"),
@@ -11,4 +11,6 @@ urlpatterns = [
         views.simulated_checkout,
         name="simulated_checkout",
     ),
+    # Stripe's notifications (no session, no CSRF token: the signature is the proof).
+    path("abonnement/webhooks/stripe/", webhooks.stripe_webhook, name="stripe_webhook"),
 ]

@@ -52,7 +52,8 @@ def test_runserver_start_warns_loudly_about_development_keys(tmp_path):
     result = manage("check", env=clean_env(tmp_path))
 
     assert result.returncode == 0
-    assert "DEVELOPMENT KEYS IN USE: SECRET_KEY, AUDIT_SIGNING_KEY, ENCRYPTION_KEYS" in result.stderr
+    expected = "DEVELOPMENT KEYS IN USE: SECRET_KEY, AUDIT_SIGNING_KEY, ENCRYPTION_KEYS"
+    assert expected in result.stderr
 
 
 def test_a_malformed_audit_signing_key_stops_every_command(tmp_path):
