@@ -5,8 +5,9 @@ customer (staff are never gated) is sent to ``/espace/conditions/?next=<page>`` 
 every page except those that must stay reachable without accepting: the acceptance
 page itself, logging out and reauthenticating, the legal texts with their history
 and comparisons, the cancellation of the contract (``/resilier/``, reachable from
-every page by law), leaving with one's data (export, account closure), the language
-switch, health checks and static files.
+every page by law), the withdrawal within 14 days (``/retractation/``), leaving
+with one's data (export, account closure), the language switch, health checks and
+static files.
 
 Cost: nothing for anonymous visitors, staff and allowed pages; otherwise one indexed
 query per request (``selectors.acceptance_status``), always fresh, so a publication
@@ -36,6 +37,9 @@ ALLOWED_VIEW_NAMES: frozenset[str] = frozenset(
     {
         "consents",
         "cancel",
+        # Withdrawal within 14 days is a legal right: new terms cannot stand in its way.
+        "withdraw",
+        "withdrawal_declaration",
         "account_logout",
         "account_reauthenticate",
         "mfa_reauthenticate",

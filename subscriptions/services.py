@@ -1187,7 +1187,8 @@ def subscription_order_place(
     if terms is None:
         raise DomainError(
             _(
-                "Les conditions générales de vente ne sont pas encore publiées : commande impossible."
+                "Les conditions générales de vente ne sont pas encore publiées : "
+                "commande impossible."
             ),
             "terms_unpublished",
         )
@@ -1472,7 +1473,10 @@ def subscription_renewal_notice_send(
 def subscription_renewal_notices_send(
     *, today: date | None = None, meta: RequestMeta | None = None
 ) -> int:
-    """The daily job: every renewal notice due ``today`` (default: today, Paris). Returns how many went."""
+    """The daily job: every renewal notice due ``today`` (default: today, Paris).
+
+    Returns how many went.
+    """
     today = today or deadlines.local_date(timezone.now())
     # Deadlines between one and three months away, with a margin: the exact rule is
     # applied per subscription under its lock.
@@ -2344,12 +2348,14 @@ def satisfaction_claim_submit(
     *, customer, reason: str, meta: RequestMeta | None = None
 ) -> SatisfactionClaim:
     """The customer asks for the "satisfait ou remboursé" refund; staff decide later."""
+    from django.contrib.auth import get_user_model
+
     from audit.emails import email_queue
 
     reason = _required_reason(reason)
     with transaction.atomic():
         # Serialise a customer's claims (the unique constraint is the last guard).
-        type(customer).objects.select_for_update().filter(pk=customer.pk).first()
+        get_user_model().objects.select_for_update().filter(pk=customer.pk).first()
         payment = satisfaction_eligibility(customer=customer)
         claim = SatisfactionClaim.objects.create(
             customer=customer,

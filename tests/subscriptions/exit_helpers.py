@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 from email import message_from_bytes, policy
 
-import pytest
-
 from audit.models import Event, OutboundEmail
 from subscriptions.providers import RefundResult
 from subscriptions.providers.simulated import SimulatedProvider
@@ -58,8 +56,7 @@ class RecordingProvider(SimulatedProvider):
         )
 
 
-@pytest.fixture
-def recording_provider(monkeypatch):
+def use_recording_provider(monkeypatch):
     """Route the simulated provider name to :class:`RecordingProvider` for one test."""
     from subscriptions import providers
 
