@@ -24,3 +24,13 @@ class SubscriptionsConfig(AppConfig):
             find=partial(services.issued_documents_pending_render, "credit_note"),
             task=tasks.credit_note_pdf_render,
         )
+        # Concluded contracts whose confirmation (L221-13) is not stored yet.
+        register_pending_work(
+            "subscriptions.confirmation",
+            find=services.subscriptions_pending_confirmation,
+            task=tasks.subscription_confirmation_send,
+        )
+        # Journal sentences, dashboard panel, data export and closure rule.
+        from . import registrations
+
+        registrations.register()

@@ -73,3 +73,41 @@ def issued_document_pdf(document: IssuedDocument) -> bytes:
         raise RuntimeError(f"stylesheet {STYLESHEET} not found")
     html = HTML(string=issued_document_html(document))
     return html.write_pdf(stylesheets=[CSS(filename=stylesheet)])
+
+
+# --- Contract documents: the terms and the withdrawal form --------------------------
+
+LEGAL_TEMPLATE = "subscriptions/legal_text_pdf.html"
+LEGAL_STYLESHEET = "subscriptions/legal-print.css"
+
+
+def legal_text_html(version, *, company: dict) -> str:
+    """The HTML of a published legal text version (an ``audit.ContentVersion``)."""
+    from guides.rendering import render_markdown
+
+    with translation.override(version.language or "fr"):
+        return render_to_string(
+            LEGAL_TEMPLATE,
+            {
+                "version": version,
+                "published_on": _day(version.published_at),
+                "body": render_markdown(version.body),
+                "company": company,
+            },
+        )
+
+
+def legal_text_pdf(version, *, company: dict) -> bytes:
+    """The PDF of a published legal text version, exactly its published body.
+
+    Used for the terms the customer accepted and the withdrawal form sent with the
+    contract confirmation (L221-13); the footer names the version and its SHA-256,
+    so the printed text can be matched with the published one.
+    """
+    from weasyprint import CSS, HTML
+
+    stylesheet = finders.find(LEGAL_STYLESHEET)
+    if stylesheet is None:
+        raise RuntimeError(f"stylesheet {LEGAL_STYLESHEET} not found")
+    html = HTML(string=legal_text_html(version, company=company))
+    return html.write_pdf(stylesheets=[CSS(filename=stylesheet)])

@@ -22,3 +22,58 @@ def issued_document_store_in_vault(*, document, pdf: bytes, meta: RequestMeta | 
     Returns ``None`` while the vault does not accept service documents yet.
     """
     del document, pdf, meta  # used once the vault accepts service documents
+
+
+def contract_document_store_in_vault(
+    *,
+    customer,
+    filename: str,
+    content: bytes,
+    title: str,
+    doc_type: str,
+    subscription,
+    meta: RequestMeta | None = None,
+):
+    """Deposit a contract document (terms, withdrawal form) in the customer's vault.
+
+    Goes through the vault's intake (``vault.intake.document_deposit``, source
+    "service") when it exists; returns the new document's id, or ``None`` while the
+    vault does not accept service documents yet.
+    """
+    import logging
+
+    from mynetspace.core.errors import DomainError
+
+    try:
+        from vault.intake import document_deposit
+    except ImportError:
+        return None
+    try:
+        document = document_deposit(
+            owner=customer,
+            filename=filename,
+            content=content,
+            title=title,
+            doc_type=doc_type,
+            source_app="subscriptions",
+            related=subscription,
+            meta=meta,
+        )
+    except DomainError as error:
+        logging.getLogger(__name__).error(
+            "Contract document %s of subscription %s not deposited in the vault: %s",
+            filename,
+            subscription.pk,
+            error.code,
+        )
+        return None
+    return document.pk
+
+
+def service_documents_supported() -> bool:
+    """Whether the vault accepts documents produced by the service (its intake exists)."""
+    try:
+        from vault.intake import document_deposit  # noqa: F401
+    except ImportError:
+        return False
+    return True

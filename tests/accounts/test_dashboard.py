@@ -142,5 +142,5 @@ def test_dashboard_costs_a_fixed_number_of_queries(client, customer):
     Authenticator.objects.create(user=customer, type=Authenticator.Type.RECOVERY_CODES, data={})
     busy = _count_queries(client)
 
-    # session, user, terms gate, profile, authenticators.
-    assert fresh == busy == 5
+    # session, user, terms gate, open subscription, profile, authenticators.
+    assert fresh == busy == 6

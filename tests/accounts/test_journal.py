@@ -91,10 +91,10 @@ def test_descriptions_use_the_event_data_and_skip_what_is_unknown():
 
 
 def test_unknown_action_gets_the_generic_sentence():
-    text = journal.describe(_event("subscription.renewed"))
+    text = journal.describe(_event("unknown.thing_done"))
 
-    assert text == "Opération enregistrée (subscription.renewed), le 26 novembre 2026 à 10:42"
-    assert journal.kind_label("subscription.renewed") == "Autre"
+    assert text == "Opération enregistrée (unknown.thing_done), le 26 novembre 2026 à 10:42"
+    assert journal.kind_label("unknown.thing_done") == "Autre"
 
 
 def test_a_failing_describer_falls_back_to_the_generic_sentence(monkeypatch):

@@ -1,0 +1,48 @@
+"""Forms of the customer subscription pages. They check shape only; rules live in services."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from . import ordering
+
+
+class OrderForm(forms.Form):
+    """The order form of ``/abonnement/``.
+
+    The hidden fields say what the page showed (plan, CGV version, express-start
+    wording version); ``services.subscription_order_place`` checks them against
+    what is in force. The express-start box is never ticked in advance (L221-25).
+    """
+
+    formule = forms.CharField(widget=forms.HiddenInput, max_length=50)
+    terms_version = forms.IntegerField(widget=forms.HiddenInput, min_value=1, max_value=2**31 - 1)
+    express_start_version = forms.CharField(widget=forms.HiddenInput, max_length=40)
+    express_start = forms.BooleanField(
+        required=False, initial=False, label=ordering.EXPRESS_START_WORDING
+    )
+    accept_terms = forms.BooleanField(
+        required=True,
+        error_messages={
+            "required": _("Pour commander, acceptez les conditions générales de vente.")
+        },
+    )
+
+    def __init__(self, *args, terms_version: int | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        shown = self.data.get("terms_version") if self.is_bound else terms_version
+        self.fields["accept_terms"].label = ordering.TERMS_WORDING % {"version": shown or "?"}
+        for name in ("formule", "terms_version", "express_start_version"):
+            self.fields[name].error_messages["required"] = _(
+                "Le formulaire de commande est incomplet : rechargez la page."
+            )
+            self.fields[name].error_messages["invalid"] = _(
+                "Le formulaire de commande est incomplet : rechargez la page."
+            )
+
+
+class AbandonForm(forms.Form):
+    """ "Abandonner cette commande": an unpaid order, given up by its customer."""
+
+    reference = forms.CharField(widget=forms.HiddenInput, max_length=40)
