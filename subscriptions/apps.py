@@ -24,6 +24,10 @@ class SubscriptionsConfig(AppConfig):
             find=partial(services.issued_documents_pending_render, "credit_note"),
             task=tasks.credit_note_pdf_render,
         )
+        # Approved refunds not yet sent, and sent ones whose provider answer is missing.
+        register_pending_work(
+            "subscriptions.refund_send", find=services.refunds_pending, task=tasks.refund_send
+        )
         # Concluded contracts whose confirmation (L221-13) is not stored yet.
         register_pending_work(
             "subscriptions.confirmation",
