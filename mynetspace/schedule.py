@@ -43,6 +43,12 @@ def beat_schedule(*, checkpoint_minutes: int = 60) -> dict[str, dict]:
             "schedule": RETENTION_SECONDS,
             "options": {"expires": RETENTION_SECONDS / 2},
         },
+        # Destroys vault documents trashed more than 30 days ago (vault.services.trash_purge).
+        "vault-trash-purge": {
+            "task": "vault.tasks.trash_purge",
+            "schedule": RETENTION_SECONDS,
+            "options": {"expires": RETENTION_SECONDS / 2},
+        },
         # Emails the expiry reminders due today, 90, 30 and 7 days before a document
         # expires (vault.reminders; idempotent, so a late or repeated run sends nothing twice).
         "vault-expiry-reminders": {

@@ -2,6 +2,15 @@ from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
 
+def vault_quota_for(user) -> int | None:
+    """The vault quota of the customer's plan while their subscription serves, else None
+    (the vault's free quota applies then: vault/quota.py)."""
+    from .selectors import entitlements_for
+
+    entitlements = entitlements_for(user)
+    return entitlements.vault_quota_bytes if entitlements.active else None
+
+
 class SubscriptionsConfig(AppConfig):
     name = "subscriptions"
     verbose_name = _("Abonnements")
@@ -38,3 +47,7 @@ class SubscriptionsConfig(AppConfig):
         from . import registrations
 
         registrations.register()
+        # The vault's quota comes from the plan (vault/quota.py; the vault sits below us).
+        from vault.quota import register_quota_source
+
+        register_quota_source(vault_quota_for)

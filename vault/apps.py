@@ -17,7 +17,7 @@ class VaultConfig(AppConfig):
 
         from mynetspace.core.tasks import register_pending_work
 
-        from . import services, tasks
+        from . import journal, services, tasks  # noqa: F401 - journal registers describers
 
         # Documents still pending_scan (clamd was down, a message was lost) are scanned again.
         register_pending_work(

@@ -42,17 +42,23 @@ def _owned(user) -> QuerySet[Document]:
     return Document.objects.filter(owner=user)
 
 
-def document_get_for(user, pk, *, trashed: bool | None = False) -> Document:
+def document_get_for(
+    user, pk, *, trashed: bool | None = False, include_destroyed: bool = False
+) -> Document:
     """The document ``pk`` (its UUID, or the UUID string) if it is ``user``'s, else 404.
 
     ``trashed``: False (default) only outside the trash, True only in the trash, None
-    both. A destroyed document is 404 too. Tags are prefetched.
+    both. A destroyed document is 404 too, unless ``include_destroyed`` (its detail
+    page: the trace of what was held, and why an infected file was refused). Tags are
+    prefetched.
     """
     try:
         document_uuid = pk if isinstance(pk, uuid_module.UUID) else uuid_module.UUID(str(pk))
     except ValueError:
         raise Http404 from None
-    queryset = _owned(user).filter(uuid=document_uuid, destroyed_at__isnull=True)
+    queryset = _owned(user).filter(uuid=document_uuid)
+    if not include_destroyed:
+        queryset = queryset.filter(destroyed_at__isnull=True)
     if trashed is True:
         queryset = queryset.filter(trashed_at__isnull=False)
     elif trashed is False:

@@ -606,6 +606,7 @@ def document_scan(*, document_id: int, rescan: bool = False) -> Document | None:
         now = timezone.now()
         data = {
             "document": str(document.uuid),
+            "title": document.title,
             "name": document.original_name,
             "verdict": str(result.verdict),
             "signature": result.signature,
@@ -682,7 +683,7 @@ def _changed(
         subject=document.owner,
         actor=actor,
         target=document,
-        data={"document": str(document.uuid), "name": document.title, **data},
+        data={"document": str(document.uuid), "title": document.title, **data},
         meta=meta,
     )
     return document
@@ -897,7 +898,7 @@ def document_destroy(
             target=document,
             data={
                 "document": str(document.uuid),
-                "name": document.title,
+                "title": document.title,
                 "sha256": document.sha256,
                 "reason": reason,
             },
@@ -933,7 +934,7 @@ def document_access_record(
             target=document,
             data={
                 "document": str(document.uuid),
-                "name": document.title,
+                "title": document.title,
                 "sha256": document.sha256,
             },
             meta=meta,

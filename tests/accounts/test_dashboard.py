@@ -142,5 +142,6 @@ def test_dashboard_costs_a_fixed_number_of_queries(client, customer):
     Authenticator.objects.create(user=customer, type=Authenticator.Type.RECOVERY_CODES, data={})
     busy = _count_queries(client)
 
-    # session, user, terms gate, open subscription, profile, authenticators.
-    assert fresh == busy == 6
+    # session, user, terms gate, open subscription, profile, authenticators, and the
+    # vault panel: documents and space used (one aggregate), the plan's quota.
+    assert fresh == busy == 8
