@@ -47,6 +47,7 @@ DEFAULT_RETURN = "/abonnement/"
 SUCCEEDED = "checkout.succeeded"
 FAILED = "checkout.failed"
 RENEWAL_PAID = "renewal.paid"
+RENEWAL_FAILED = "renewal.failed"
 
 
 def sign(body: bytes) -> str:
@@ -170,6 +171,14 @@ class SimulatedProvider(PaymentProvider):
             return EventOutcome(
                 ProviderEvent.Status.PROCESSED, f"payment {payment.pk}", subscription
             )
+        if event.type == RENEWAL_FAILED:
+            services.subscription_payment_failed(
+                subscription=subscription,
+                reason=str(data.get("reason", "declined")),
+                provider_event_id=event.event_id,
+                meta=meta,
+            )
+            return EventOutcome(ProviderEvent.Status.PROCESSED, "renewal failed", subscription)
         return EventOutcome(ProviderEvent.Status.IGNORED, f"type {event.type} not handled")
 
     def refund(self, refund) -> RefundResult:
@@ -234,6 +243,27 @@ def renewal_simulate(*, subscription: Subscription, meta=None) -> ProviderEvent:
             "payment_id": f"simpay_{uuid.uuid4().hex}",
             "amount_cents": subscription.plan.price_ttc_cents,
         },
+    )
+    event, _created = services.provider_event_store(
+        provider=NAME,
+        event_id=parsed.event_id,
+        type=parsed.type,
+        raw_body=parsed.raw_body,
+        signature_header=parsed.signature_header,
+        provider_created_at=parsed.created_at,
+        meta=meta,
+    )
+    return services.provider_event_process(event=event, meta=meta)
+
+
+def renewal_failure_simulate(
+    *, subscription: Subscription, reason: str = "card_declined", meta=None
+) -> ProviderEvent:
+    """Simulate the provider failing to charge the next period (demos, tests)."""
+    from .. import services
+
+    parsed = event_build(
+        type=RENEWAL_FAILED, data={"reference": subscription.reference, "reason": reason}
     )
     event, _created = services.provider_event_store(
         provider=NAME,
