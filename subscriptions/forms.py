@@ -29,17 +29,25 @@ class OrderForm(forms.Form):
         },
     )
 
+    HIDDEN = ("formule", "terms_version", "express_start_version")
+
     def __init__(self, *args, terms_version: int | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        shown = self.data.get("terms_version") if self.is_bound else terms_version
-        self.fields["accept_terms"].label = ordering.TERMS_WORDING % {"version": shown or "?"}
-        for name in ("formule", "terms_version", "express_start_version"):
-            self.fields[name].error_messages["required"] = _(
-                "Le formulaire de commande est incomplet : rechargez la page."
+        self.fields["accept_terms"].label = ordering.TERMS_WORDING % {
+            "version": terms_version or "?"
+        }
+
+    def clean(self):
+        cleaned = super().clean()
+        # A tampered or truncated page: one message for the person, not three hidden ones.
+        if any(name in self._errors for name in self.HIDDEN):
+            for name in self.HIDDEN:
+                self._errors.pop(name, None)
+            raise forms.ValidationError(
+                _("Le formulaire de commande est incomplet : rechargez la page."),
+                code="incomplete",
             )
-            self.fields[name].error_messages["invalid"] = _(
-                "Le formulaire de commande est incomplet : rechargez la page."
-            )
+        return cleaned
 
 
 class AbandonForm(forms.Form):

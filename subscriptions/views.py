@@ -24,6 +24,8 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from accounts.models import Consent
+from accounts.selectors import legal_version_in_force
 from mynetspace.core.errors import DomainError
 
 from . import deadlines, ordering, selectors, services
@@ -218,13 +220,10 @@ def _documents(user) -> dict:
     return {"invoices": invoices, "credit_notes": credit_notes}
 
 
-def _order_context(request, *, plans: list[Plan], plan: Plan | None, form, pending) -> dict:
-    from accounts.models import Consent
-    from accounts.selectors import legal_version_in_force
+def _order_context(request, *, plans: list[Plan], plan: Plan | None, form, pending, terms) -> dict:
     from guides import selectors as guide_selectors
 
     language = _language(request)
-    terms = legal_version_in_force(Consent.Purpose.TERMS, language=language)
     withdrawal_form = guide_selectors.legal_version_current(
         kind="formulaire-retractation", language=language
     )
@@ -261,7 +260,6 @@ def _order(request, *, pending: Subscription | None):
     )
     code = code.strip()[:50]
     plan = next((p for p in plans if p.code == code), None)
-    status = 200
     if code and plan is None:
         messages.error(
             request,
@@ -270,9 +268,9 @@ def _order(request, *, pending: Subscription | None):
         if request.method == "POST":
             return redirect("subscription")
     form = None
+    terms = legal_version_in_force(Consent.Purpose.TERMS, language=_language(request))
     if request.method == "POST" and plan is not None:
-        terms_shown = request.POST.get("terms_version")
-        form = OrderForm(request.POST, terms_version=terms_shown)
+        form = OrderForm(request.POST, terms_version=terms.version if terms else None)
         if form.is_valid():
             try:
                 subscription = services.subscription_order_place(
@@ -298,8 +296,10 @@ def _order(request, *, pending: Subscription | None):
                                    error.message)  # fmt: skip
             else:
                 return _checkout_redirect(request, subscription)
-    context = _order_context(request, plans=plans, plan=plan, form=form, pending=pending)
-    return render(request, "subscriptions/order.html", context, status=status)
+    context = _order_context(
+        request, plans=plans, plan=plan, form=form, pending=pending, terms=terms
+    )
+    return render(request, "subscriptions/order.html", context)
 
 
 def _checkout_redirect(request, subscription: Subscription):

@@ -282,6 +282,11 @@ def test_hostile_order_forms_get_an_answer_never_a_crash(client, customer, yearl
         assert overrides in ({"accept_terms": "\x00"}, {"express_start": "peut-être"})
     else:
         assert not Subscription.objects.filter(customer=customer).exists()
+        text = normalise(read(response).text)
+        assert (
+            "Le formulaire de commande est incomplet : rechargez la page." in text
+            or "Cette formule n'existe pas" in text
+        )
 
 
 def test_an_inactive_plan_cannot_be_ordered(client, customer, yearly):
