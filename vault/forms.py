@@ -73,7 +73,11 @@ class UploadForm(forms.Form):
 
 
 class DocumentEditForm(forms.Form):
-    title = forms.CharField(label=_("Titre"), max_length=200)
+    title = forms.CharField(
+        label=_("Titre"),
+        max_length=200,
+        error_messages={"required": _("Donnez un titre à ce document.")},
+    )
     doc_type = forms.ChoiceField(label=_("Type de document"), choices=DocumentType.choices)
     tags = forms.CharField(
         label=_("Étiquettes"),

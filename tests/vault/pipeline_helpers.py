@@ -47,7 +47,11 @@ def ensure_texts() -> None:
             LegalDocument.Kind.PRIVACY: Consent.Purpose.PRIVACY,
             LegalDocument.Kind.VAULT_INFORMATION: Consent.Purpose.VAULT_INFORMATION,
         }[kind]
-        if account_selectors.latest_version_number(purpose) is None:
+        if account_selectors.latest_version_number(purpose) is not None:
+            continue
+        if kind == LegalDocument.Kind.VAULT_INFORMATION:
+            publish_vault_information(staff=_publisher())
+        else:
             publish_legal(kind, summary="Première publication.", staff=_publisher())
 
 

@@ -215,8 +215,8 @@ def _scan_message(request, document) -> None:
 # --- Detail and changes ------------------------------------------------------------------------
 
 
-@require_safe
 @vault_document_view(trashed=None, include_destroyed=True)
+@require_safe
 def document_detail(request, document):
     context = {
         "document": document,
@@ -238,8 +238,8 @@ def _edit_initial(document) -> dict:
     }
 
 
-@require_http_methods(["GET", "HEAD", "POST"])
 @vault_document_view
+@require_http_methods(["GET", "HEAD", "POST"])
 def document_edit(request, document):
     if request.method != "POST":
         form = DocumentEditForm(initial=_edit_initial(document))
@@ -276,8 +276,8 @@ def document_edit(request, document):
     return render(request, "vault/document_edit.html", context, status=400)
 
 
-@require_POST
 @vault_document_view
+@require_POST
 def document_trash(request, document):
     services.document_trash(document=document, actor=request.user, meta=request.audit_meta)
     messages.success(
@@ -291,8 +291,8 @@ def document_trash(request, document):
     return redirect("vault:documents")
 
 
-@require_POST
 @vault_document_view(trashed=True)
+@require_POST
 def document_restore(request, document):
     services.document_restore(document=document, actor=request.user, meta=request.audit_meta)
     messages.success(
@@ -301,8 +301,8 @@ def document_restore(request, document):
     return redirect("vault:document", pk=document.uuid)
 
 
-@require_http_methods(["GET", "HEAD", "POST"])
 @vault_document_view(trashed=True)
+@require_http_methods(["GET", "HEAD", "POST"])
 def document_destroy(request, document):
     """Destroy a trashed document now, after a confirmation page."""
     if request.method != "POST":
@@ -400,13 +400,13 @@ def _serve_recently_authenticated(request, document, *, inline: bool):
         )
 
 
-@require_safe
 @vault_document_view
+@require_safe
 def document_download(request, document):
     return _serve(request, document, inline=False)
 
 
-@require_safe
 @vault_document_view
+@require_safe
 def document_view(request, document):
     return _serve(request, document, inline=True)
