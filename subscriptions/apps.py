@@ -20,7 +20,7 @@ class SubscriptionsConfig(AppConfig):
 
         from mynetspace.core.tasks import register_pending_work
 
-        from . import services, tasks
+        from . import checks, services, tasks  # noqa: F401  (checks registers deploy rules)
 
         # Issued invoices and credit notes whose PDF is still missing are rendered again.
         register_pending_work(

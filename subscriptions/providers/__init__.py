@@ -37,9 +37,10 @@ from django.utils.module_loading import import_string
 
 from mynetspace.core.errors import DomainError
 
-#: Provider name -> class path. The Stripe provider registers here when it lands.
+#: Provider name -> class path.
 PROVIDERS: dict[str, str] = {
     "simulated": "subscriptions.providers.simulated.SimulatedProvider",
+    "stripe": "subscriptions.providers.stripe.StripeProvider",
 }
 
 

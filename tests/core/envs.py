@@ -47,6 +47,10 @@ def production_env(var_dir: Path, **overrides: str) -> dict[str, str]:
         SITE_URL="https://mynetspace.example",
         TRUSTED_PROXIES="192.0.2.10",
         CLAMD_URL="tcp://clamav.internal:3310",
+        PAYMENT_PROVIDER="stripe",
+        STRIPE_SECRET_KEY="sk_live_" + secrets.token_urlsafe(24),
+        STRIPE_WEBHOOK_SECRET="whsec_" + secrets.token_urlsafe(24),
+        STRIPE_PRICES="mensuel=price_monthly_example,annuel=price_yearly_example",
     )
     env.update(overrides)
     return {k: v for k, v in env.items() if v is not None}
