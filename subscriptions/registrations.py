@@ -364,7 +364,7 @@ def register_journal() -> None:
 
 def subscription_panel(request) -> dict:
     """The "Mon abonnement" panel: one query (the open subscription with its plan)."""
-    from . import selectors
+    from . import deadlines, selectors
     from .views import status_summary
 
     subscription = selectors.subscription_current_for(request.user)
@@ -375,6 +375,14 @@ def subscription_panel(request) -> dict:
         "summary": status_summary(subscription),
         "price": format_eur(subscription.plan.price_ttc_cents),
         "is_yearly": subscription.plan.interval == "year",
+        # "Renoncer au contrat ici" stays visible for the whole withdrawal period.
+        "withdrawal_last_day": deadlines.withdrawal_last_day(
+            deadlines.local_date(subscription.concluded_at)
+        )
+        if subscription.withdrawal_deadline
+        and subscription.withdrawal_deadline > timezone.now()
+        and subscription.can_become(Subscription.Status.WITHDRAWN)
+        else None,
     }
 
 

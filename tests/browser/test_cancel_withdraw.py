@@ -108,7 +108,9 @@ def test_withdraw_within_fourteen_days(page, customer):
     )
     log_in(page, customer)
 
-    page.goto("/retractation/")
+    page.goto("/espace/")
+    page.get_by_role("link", name="Renoncer au contrat ici").click()
+    page.wait_for_url("**/retractation/")
     assert page.get_by_role("heading", level=1).inner_text() == "Renoncer au contrat ici"
     amount = page.locator(".notice strong").inner_text()
     assert "Montant remboursé" in amount

@@ -267,3 +267,11 @@ def test_bad_confirmations_change_nothing(posted):
     response = _client(subscription.customer).post("/retractation/", posted, follow=True)
     assert response.status_code == 200
     assert not WithdrawalDeclaration.objects.exists()
+
+
+def test_the_dashboard_shows_the_withdrawal_function_during_the_period_only():
+    within = activated(paid_at=three_days_ago())
+    after = activated(paid_at=timezone.now() - timedelta(days=20))
+
+    assert "Renoncer au contrat ici" in _client(within.customer).get("/espace/").content.decode()
+    assert "Renoncer au contrat ici" not in _client(after.customer).get("/espace/").content.decode()
