@@ -116,3 +116,16 @@ def subscription_exits_due() -> dict[str, int]:
         "ended": services.subscriptions_end_due(),
         "refund_alerts": services.refunds_overdue_alert(),
     }
+
+
+@shared_task(name="subscriptions.tasks.billing_reconcile", ignore_result=True)
+def billing_reconcile() -> int:
+    """Daily: compare Stripe subscriptions with Stripe, repair what is safe
+    (``subscriptions.reconcile``); returns how many differences are left for staff."""
+    from django.conf import settings
+
+    from .reconcile import billing_reconcile as reconcile
+
+    if not settings.STRIPE_SECRET_KEY:  # Stripe was never set up here
+        return 0
+    return len(reconcile().unresolved)

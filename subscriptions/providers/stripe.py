@@ -363,9 +363,13 @@ class StripeProvider(PaymentProvider):
         api = client().v1
         intent = self._payment_intent_of(refund.payment.provider_payment_id)
         existing = _call(api.refunds.list, {"payment_intent": intent, "limit": 100})
-        ours = [r for r in existing.data if (r.metadata or {}).get(META_REFUND) == str(refund.pk)]
+        ours = [
+            made
+            for made in map(_plain, existing.data)
+            if (made.get("metadata") or {}).get(META_REFUND) == str(refund.pk)
+        ]
         for made in ours:
-            if made.status in ("succeeded", "pending", "requires_action"):
+            if made.get("status") in ("succeeded", "pending", "requires_action"):
                 return _refund_result(made)
         attempt = len(ours)
         key = refund.idempotency_key + (f":{attempt + 1}" if attempt else "")
@@ -383,14 +387,14 @@ class StripeProvider(PaymentProvider):
             },
             {"idempotency_key": key},
         )
-        return _refund_result(made)
+        return _refund_result(_plain(made))
 
     def _payment_intent_of(self, invoice_id: str) -> str:
         payments = _call(
             client().v1.invoice_payments.list, {"invoice": invoice_id, "status": "paid"}
         )
-        for item in payments.data:
-            intent = _id((item.payment or {}).get("payment_intent"))
+        for item in map(_plain, payments.data):
+            intent = _id((item.get("payment") or {}).get("payment_intent"))
             if intent:
                 return intent
         raise ProviderRefused(
@@ -422,16 +426,20 @@ class StripeProvider(PaymentProvider):
         Stripe has already ended is fine; an unpaid order's open checkout expires."""
         api = client().v1
         if subscription.provider_subscription_id:
-            remote = _call(api.subscriptions.retrieve, subscription.provider_subscription_id)
-            if remote.status not in ("canceled", "incomplete_expired"):
+            remote = _plain(
+                _call(api.subscriptions.retrieve, subscription.provider_subscription_id)
+            )
+            if remote.get("status") not in ("canceled", "incomplete_expired"):
                 _call(
                     api.subscriptions.cancel,
                     subscription.provider_subscription_id,
                     {"prorate": False, "invoice_now": False},
                 )
         elif subscription.provider_checkout_id:
-            session = _call(api.checkout.sessions.retrieve, subscription.provider_checkout_id)
-            if session.status == "open":
+            session = _plain(
+                _call(api.checkout.sessions.retrieve, subscription.provider_checkout_id)
+            )
+            if session.get("status") == "open":
                 _call(api.checkout.sessions.expire, subscription.provider_checkout_id)
 
     def _update(self, subscription, params: dict) -> None:
@@ -459,15 +467,12 @@ class StripeProvider(PaymentProvider):
         return _plain(_call(client().v1.refunds.retrieve, refund_id))
 
 
-def _refund_result(made) -> RefundResult:
+def _refund_result(made: dict) -> RefundResult:
     status = {"succeeded": "succeeded", "failed": "failed", "canceled": "failed"}.get(
-        made.status, "pending"
+        made.get("status"), "pending"
     )
-    return RefundResult(
-        provider_refund_id=made.id,
-        status=status,
-        failure_reason=(made.get("failure_reason") or made.status) if status == "failed" else "",
-    )
+    reason = (made.get("failure_reason") or made.get("status") or "") if status == "failed" else ""
+    return RefundResult(provider_refund_id=str(made["id"]), status=status, failure_reason=reason)
 
 
 def verify_signature(body: bytes, header: str, secret: str) -> None:

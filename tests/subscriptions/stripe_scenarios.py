@@ -81,6 +81,16 @@ def six_event_lifecycle(fake: FakeStripe, subscription: Subscription, *, t0: int
     return Lifecycle(subscription, remote_id, events)
 
 
+def first_payment(fake: FakeStripe, subscription: Subscription, *, t0: int) -> Lifecycle:
+    """The customer pays at ``t0``: checkout.session.completed and invoice.paid."""
+    paid = fake.checkout_pay(subscription.provider_checkout_id, paid_at=t0)
+    events = [
+        fake.event("checkout.session.completed", paid["session"], created=t0 + 1),
+        fake.event("invoice.paid", paid["invoice"], created=t0 + 2),
+    ]
+    return Lifecycle(subscription, paid["subscription"]["id"], events)
+
+
 def past_time(days: int) -> int:
     return int(time.time()) - days * DAY
 
