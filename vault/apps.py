@@ -10,7 +10,7 @@ class VaultConfig(AppConfig):
         from mynetspace.core.health import register_health_check
 
         # Imported for what they register: production requirements, /healthz components.
-        from . import checks, scan_checks  # noqa: F401
+        from . import checks, registrations, scan_checks  # noqa: F401
         from .blobs import check_vault_storage
 
         register_health_check("vault_storage", check_vault_storage)

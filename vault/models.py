@@ -344,3 +344,289 @@ class Document(models.Model):
     @property
     def is_trashed(self) -> bool:
         return self.trashed_at is not None
+
+
+# --- Sharing, staff access, export window (vault/sharing.py, grants.py, export.py) -----
+
+
+class ShareLink(models.Model):
+    """A link that lets a third party download one clean document of its owner.
+
+    The link carries a long random token; only its SHA-256 is stored, so the row
+    alone cannot rebuild the link. An optional access code is stored as a Django
+    password hash. Every access is an event on the owner's chain (target: this row).
+
+    States (services in vault/sharing.py):
+
+    - *usable*: not revoked, ``expires_at`` in the future, downloads left (when
+      limited), document still clean and not trashed;
+    - usable -> *revoked* (``share_revoke`` by the owner, or automatically after too
+      many wrong codes, or at account closure): final;
+    - usable -> *expired* / *exhausted*: by time or by the download limit, final.
+    A visitor sees the same "not found" page for every unusable link.
+    """
+
+    class RevokeReason(models.TextChoices):
+        OWNER = "owner", _("Révoqué par le client")
+        TOO_MANY_CODES = "too_many_codes", _("Trop de codes erronés")
+        DOCUMENT_GONE = "document_gone", _("Document supprimé")
+        ACCOUNT_CLOSED = "account_closed", _("Compte fermé")
+
+    document = models.ForeignKey(
+        Document,
+        on_delete=models.PROTECT,
+        related_name="share_links",
+        verbose_name=_("document"),
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="vault_share_links",
+        verbose_name=_("client"),
+    )
+    token_sha256 = models.CharField(_("empreinte du lien"), max_length=64, editable=False)
+    code_hash = models.CharField(_("code d'accès (haché)"), max_length=256, blank=True)
+    expires_at = models.DateTimeField(_("expire le"))
+    max_downloads = models.PositiveIntegerField(
+        _("nombre maximal de téléchargements"), null=True, blank=True
+    )
+    download_count = models.PositiveIntegerField(_("téléchargements"), default=0)
+    failed_codes = models.PositiveIntegerField(_("codes erronés"), default=0)
+    locked_until = models.DateTimeField(_("bloqué jusqu'au"), null=True, blank=True)
+    created_at = models.DateTimeField(_("créé le"), default=timezone.now)
+    revoked_at = models.DateTimeField(_("révoqué le"), null=True, blank=True)
+    revoke_reason = models.CharField(
+        _("motif de révocation"), max_length=32, choices=RevokeReason, blank=True
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["token_sha256"], name="vault_sharelink_token_unique"),
+            models.CheckConstraint(
+                condition=Q(token_sha256__regex=r"^[0-9a-f]{64}$"),
+                name="vault_sharelink_token_hex",
+            ),
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=F("created_at")),
+                name="vault_sharelink_expires_after_creation",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_downloads__isnull=True) | Q(max_downloads__gte=1),
+                name="vault_sharelink_max_downloads_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_downloads__isnull=True)
+                | Q(download_count__lte=F("max_downloads")),
+                name="vault_sharelink_downloads_within_limit",
+            ),
+            models.CheckConstraint(
+                condition=Q(revoked_at__isnull=True, revoke_reason="")
+                | (Q(revoked_at__isnull=False) & ~Q(revoke_reason="")),
+                name="vault_sharelink_revocation_whole",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"], name="vault_share_owner_created"),
+        ]
+        ordering = ["-created_at"]
+        verbose_name = _("lien de partage")
+        verbose_name_plural = _("liens de partage")
+
+    def __str__(self) -> str:
+        return f"ShareLink({self.pk}, document={self.document_id})"
+
+    @property
+    def has_code(self) -> bool:
+        return bool(self.code_hash)
+
+    @property
+    def downloads_left(self) -> int | None:
+        if self.max_downloads is None:
+            return None
+        return max(0, self.max_downloads - self.download_count)
+
+    def state(self, now=None) -> str:
+        """``revoked``, ``expired``, ``exhausted`` or ``active`` (the document aside)."""
+        now = now or timezone.now()
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at <= now:
+            return "expired"
+        if self.downloads_left == 0:
+            return "exhausted"
+        return "active"
+
+
+class StaffGrantTeam(models.TextChoices):
+    SUPPORT = "support", _("L'équipe support")
+
+
+class StaffGrant(models.Model):
+    """The customer's express, time-limited consent to let our staff read named documents.
+
+    Evidence, written once (model and PostgreSQL triggers refuse UPDATE and DELETE):
+    who granted, for which documents (``documents``, set in the creating
+    transaction), to whom (one named staff member, or the support team), for which
+    window ``[starts_at, ends_at)``, with the exact wording shown. Revocation is a
+    :class:`StaffGrantRevocation` row, never a change of this one.
+
+    A staff member may read a document only while a grant is *active*: now within
+    the window, not revoked, the document among ``documents``, and the staff member
+    the named grantee (or, for a team grant, an active member of that team).
+    """
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="vault_staff_grants",
+        verbose_name=_("client"),
+    )
+    documents = models.ManyToManyField(
+        Document, related_name="staff_grants", verbose_name=_("documents")
+    )
+    grantee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="vault_grants_received",
+        verbose_name=_("membre de l'équipe"),
+    )
+    team = models.CharField(_("équipe"), max_length=16, choices=StaffGrantTeam, blank=True)
+    starts_at = models.DateTimeField(_("début"))
+    ends_at = models.DateTimeField(_("fin"))
+    purpose = models.CharField(_("motif"), max_length=200, blank=True)
+    wording = models.TextField(_("texte accepté"))
+    ip = models.CharField(_("adresse IP"), max_length=45, blank=True)
+    user_agent = models.CharField(_("navigateur"), max_length=500, blank=True)
+    created_at = models.DateTimeField(_("accordé le"), default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=F("starts_at")), name="vault_staffgrant_window_order"
+            ),
+            models.CheckConstraint(
+                condition=(Q(grantee__isnull=False) & Q(team=""))
+                | (Q(grantee__isnull=True) & Q(team__in=StaffGrantTeam.values)),
+                name="vault_staffgrant_one_grantee",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"], name="vault_grant_owner_created"),
+            models.Index(fields=["ends_at"], name="vault_grant_ends_at"),
+        ]
+        ordering = ["-created_at"]
+        verbose_name = _("accès accordé à l'équipe")
+        verbose_name_plural = _("accès accordés à l'équipe")
+
+    def __str__(self) -> str:
+        return f"StaffGrant({self.pk}, owner={self.owner_id})"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            from audit.models import AppendOnlyError
+
+            raise AppendOnlyError("StaffGrant rows are evidence and cannot be updated.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        from audit.models import AppendOnlyError
+
+        raise AppendOnlyError("StaffGrant rows are evidence and cannot be deleted.")
+
+
+class StaffGrantRevocation(models.Model):
+    """The end of a :class:`StaffGrant` before its window closed. Written once."""
+
+    class Reason(models.TextChoices):
+        CUSTOMER = "customer", _("Retiré par le client")
+        ACCOUNT_CLOSED = "account_closed", _("Compte fermé")
+
+    grant = models.OneToOneField(
+        StaffGrant,
+        on_delete=models.PROTECT,
+        related_name="revocation",
+        verbose_name=_("accès"),
+    )
+    revoked_at = models.DateTimeField(_("retiré le"), default=timezone.now)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("retiré par"),
+    )
+    reason = models.CharField(_("motif"), max_length=32, choices=Reason)
+
+    class Meta:
+        verbose_name = _("retrait d'accès")
+        verbose_name_plural = _("retraits d'accès")
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            from audit.models import AppendOnlyError
+
+            raise AppendOnlyError("StaffGrantRevocation rows are evidence.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        from audit.models import AppendOnlyError
+
+        raise AppendOnlyError("StaffGrantRevocation rows are evidence.")
+
+
+class ExportWindow(models.Model):
+    """After account closure, the period during which the former customer may still
+    retrieve their whole vault (CPCE L103: 12 months after the end of the contract).
+
+    Opened by the closure hook (vault/registrations.py). The retrieval link sent to the
+    former address carries a random token (only its SHA-256 is here) and asks for the
+    former password, whose verifier (Django hash) is copied here at closure because
+    the account's own is made unusable. States:
+
+    - *open* (``ended_at`` empty, ``ends_at`` in the future): retrieval possible;
+    - open -> *ended* (``export_window_end``): at ``ends_at`` by the daily job, or at
+      once when the former customer asks; the user key is destroyed (crypto-shredding),
+      the blobs deleted, ``password_hash`` erased. Final.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="vault_export_window",
+        verbose_name=_("client"),
+    )
+    opened_at = models.DateTimeField(_("ouverte le"), default=timezone.now)
+    ends_at = models.DateTimeField(_("fin prévue"))
+    token_sha256 = models.CharField(_("empreinte du lien"), max_length=64, editable=False)
+    password_hash = models.CharField(_("vérificateur du mot de passe"), max_length=256, blank=True)
+    failed_attempts = models.PositiveIntegerField(_("tentatives erronées"), default=0)
+    locked_until = models.DateTimeField(_("bloquée jusqu'au"), null=True, blank=True)
+    exports = models.PositiveIntegerField(_("exports"), default=0)
+    ended_at = models.DateTimeField(_("terminée le"), null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["token_sha256"], name="vault_exportwindow_token_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=F("opened_at")), name="vault_exportwindow_order"
+            ),
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True) | Q(password_hash=""),
+                name="vault_exportwindow_ended_erased",
+            ),
+        ]
+        indexes = [models.Index(fields=["ends_at"], name="vault_exportwindow_ends_at")]
+        verbose_name = _("fenêtre d'export après fermeture")
+        verbose_name_plural = _("fenêtres d'export après fermeture")
+
+    def __str__(self) -> str:
+        return f"ExportWindow(user={self.user_id})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.ended_at is None and self.ends_at > timezone.now()
