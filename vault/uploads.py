@@ -7,10 +7,10 @@ own handlers fits: ``TemporaryFileUploadHandler`` writes the plaintext to a file
 disk, ``MemoryFileUploadHandler`` holds the whole file in memory.
 
 So the request body is parsed in a helper thread whose handler
-(:class:`VaultUploadHandler`) puts each 64 KiB piece into a small bounded queue
+(:class:`VaultUploadHandler`) puts each 256 KiB piece into a small bounded queue
 (:class:`UploadStream`), while the request's own thread reads that queue as the
 iterator of chunks the pipeline consumes. The parser waits when the pipeline is
-behind (the queue holds at most ``MAX_PENDING`` pieces), so:
+behind (the queue holds at most ``MAX_PENDING`` pieces of 256 KiB: 2 MiB), so:
 
 - the plaintext is never written to disk (no temporary file);
 - memory holds a few pieces in the queue, Django's read buffer and the pipeline's
@@ -34,7 +34,8 @@ from django.utils.translation import gettext as _
 
 from mynetspace.core.errors import DomainError
 
-#: Pieces of the file waiting between the parser and the pipeline (64 KiB each).
+#: Pieces of the file waiting between the parser and the pipeline (256 KiB each: larger
+#: pieces than Django's 64 KiB default halve the parser's cost; 1 MiB gained nothing).
 MAX_PENDING = 8
 #: Seconds the pipeline waits for the next piece before giving up on the client.
 CLIENT_TIMEOUT = 120.0
@@ -141,7 +142,7 @@ class VaultUploadHandler(FileUploadHandler):
     (``request.FILES`` stays empty: the view reads the stream).
     """
 
-    chunk_size = 64 * 1024
+    chunk_size = 256 * 1024
 
     def __init__(self, request, stream: UploadStream, *, field_name: str = "file") -> None:
         super().__init__(request)
