@@ -50,6 +50,12 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core \
     && rm -rf /var/lib/apt/lists/*
 
+# The vault's classification reads scanned documents with tesseract (French data),
+# run as a program on standard input (vault/extraction.py).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends tesseract-ocr tesseract-ocr-fra \
+    && rm -rf /var/lib/apt/lists/*
+
 RUN groupadd --system --gid 10001 mynetspace \
     && useradd --system --uid 10001 --gid mynetspace --home-dir /app --shell /usr/sbin/nologin mynetspace \
     && install -d -o mynetspace -g mynetspace -m 0700 /var/lib/mynetspace

@@ -440,6 +440,10 @@ VAULT_KMS_ENDPOINT_URL = env.str("VAULT_KMS_ENDPOINT_URL", default="")
 #: Credentials for KMS; empty uses boto3's default chain (instance or task role).
 VAULT_KMS_ACCESS_KEY_ID = env.str("VAULT_KMS_ACCESS_KEY_ID", default="")
 VAULT_KMS_SECRET_ACCESS_KEY = env.str("VAULT_KMS_SECRET_ACCESS_KEY", default="")
+#: Mail domain of the customers' private intake addresses (coffre-<token>@<domain>,
+#: vault/intake.py); its mail server pipes each message to ``manage.py ingest_email``.
+#: Empty: intake by email is off (the page says so).
+VAULT_INTAKE_DOMAIN = env.str("VAULT_INTAKE_DOMAIN", default="")
 
 # Encrypted blobs get their own storage alias: a "vault/" prefix of the bucket, or
 # VAR_DIR/vault on the local disk (owner-only permissions). Only ciphertext goes there.

@@ -1,14 +1,9 @@
 """Where rendered invoices and credit notes go: the customer's vault.
 
-The vault app owns the storage of documents. Until it exposes its service for
-documents produced by the service, this hook stores nothing and returns ``None``;
-``issued_document_render`` keeps the PDF's SHA-256 on the row either way, so the
-copy deposited later can be checked against it.
-
-To fill in (vault): call the vault's "store a service-produced document" service
-with ``owner=document.customer``, the bytes, a title such as "Facture
-F-2026-000123", type "facture", source "service", in the caller's transaction, and
-return the new document's primary key.
+The vault app owns the storage of documents; these hooks hand it the PDFs through
+``vault.intake.document_deposit`` (source "service", the invoice or subscription as
+origin). ``issued_document_render`` keeps the PDF's SHA-256 on the row either way,
+so the copy in the vault can be checked against it.
 """
 
 from __future__ import annotations
@@ -19,9 +14,43 @@ from audit.context import RequestMeta
 def issued_document_store_in_vault(*, document, pdf: bytes, meta: RequestMeta | None = None):
     """Deposit ``pdf`` (an invoice or credit note) in the customer's vault; returns its id.
 
-    Returns ``None`` while the vault does not accept service documents yet.
+    Runs in the caller's transaction (``issued_document_render``), through the vault's
+    intake (source "service", origin: this invoice or credit note). Returns ``None``
+    when the vault cannot take it: a closed account whose vault keys are destroyed,
+    or a refusal by the upload pipeline (logged as an error); the invoice itself and
+    its PDF hash stay in this app either way.
     """
-    del document, pdf, meta  # used once the vault accepts service documents
+    import logging
+
+    from django.utils.translation import gettext as _
+
+    from mynetspace.core.errors import DomainError
+    from vault.intake import document_deposit
+    from vault.models import DocumentType
+
+    if document._meta.model_name == "creditnote":
+        title = _("Avoir %(number)s") % {"number": document.number}
+        filename = f"avoir-{document.number}.pdf"
+    else:
+        title = _("Facture %(number)s") % {"number": document.number}
+        filename = f"facture-{document.number}.pdf"
+    try:
+        deposited = document_deposit(
+            owner=document.customer,
+            filename=filename,
+            content=pdf,
+            title=title,
+            doc_type=DocumentType.INVOICE,
+            source_app="subscriptions",
+            related=document,
+            meta=meta,
+        )
+    except DomainError as error:
+        logging.getLogger(__name__).error(
+            "%s %s not deposited in the vault: %s", title, document.pk, error.code
+        )
+        return None
+    return deposited.pk
 
 
 def contract_document_store_in_vault(

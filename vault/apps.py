@@ -26,3 +26,6 @@ class VaultConfig(AppConfig):
             task=tasks.document_scan_task,
             on_enqueued=services.pending_scan_touch,
         )
+
+        # Classification, intake and expiry reminders: tasks, sweeper, journal, closure.
+        from . import intake_registrations  # noqa: F401

@@ -274,6 +274,10 @@ class Document(models.Model):
     classification_confirmed_at = models.DateTimeField(
         _("classement confirmé le"), null=True, blank=True
     )
+    suggestion_confidence = models.PositiveSmallIntegerField(
+        _("confiance de la suggestion (%)"), null=True, blank=True
+    )
+    suggested_tag = models.CharField(_("étiquette suggérée"), max_length=50, blank=True)
 
     trashed_at = models.DateTimeField(_("mis à la corbeille le"), null=True, blank=True)
     destroyed_at = models.DateTimeField(_("détruit le"), null=True, blank=True)
@@ -630,3 +634,178 @@ class ExportWindow(models.Model):
     @property
     def is_open(self) -> bool:
         return self.ended_at is None and self.ends_at > timezone.now()
+
+
+# --- Classification, intake and expiry reminders (vault/classification.py, intake.py,
+# reminders.py) -----------------------------------------------------------------------
+
+
+class ClassificationRule(models.Model):
+    """A customer's own rule: a document whose name or text contains ``pattern`` is
+    suggested ``doc_type`` (and the tag ``tag``).
+
+    ``pattern`` is plain words, matched without regard to case or accents and on
+    whole words (vault/rules.py), never as a regular expression.
+    """
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="vault_classification_rules",
+        verbose_name=_("client"),
+    )
+    pattern = models.CharField(_("mots"), max_length=100)
+    doc_type = models.CharField(_("type"), max_length=40, choices=DocumentType)
+    tag = models.CharField(_("étiquette"), max_length=50, blank=True)
+    created_at = models.DateTimeField(_("créée le"), default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(pattern=""), name="vault_classificationrule_pattern_set"
+            ),
+            models.CheckConstraint(
+                condition=Q(doc_type__in=DocumentType.values),
+                name="vault_classificationrule_type_valid",
+            ),
+            models.UniqueConstraint(
+                Lower("pattern"), "owner", name="vault_classificationrule_unique_per_owner"
+            ),
+        ]
+        ordering = ["created_at", "pk"]
+        verbose_name = _("règle de classement")
+        verbose_name_plural = _("règles de classement")
+
+    def __str__(self) -> str:
+        return f"{self.pattern} -> {self.doc_type}"
+
+
+class IntakeAddress(models.Model):
+    """A customer's private address for sending documents to their vault by email.
+
+    The local part carries ``token`` (random, not guessable); the domain is
+    ``VAULT_INTAKE_DOMAIN``. States (vault/intake.py): *active* (``revoked_at``
+    empty; at most one per customer) -> *revoked* when the customer regenerates it
+    (``intake_address_regenerate``) or closes the account. Mail sent to a revoked
+    address is kept as evidence but nothing enters the vault.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="vault_intake_addresses",
+        verbose_name=_("client"),
+    )
+    token = models.CharField(_("jeton"), max_length=32, editable=False)
+    created_at = models.DateTimeField(_("créée le"), default=timezone.now)
+    revoked_at = models.DateTimeField(_("révoquée le"), null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["token"], name="vault_intakeaddress_token_unique"),
+            models.CheckConstraint(
+                condition=Q(token__regex=r"^[a-z0-9]{12,32}$"),  # noqa: S106 (a format)
+                name="vault_intakeaddress_token_format",
+            ),
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=Q(revoked_at__isnull=True),
+                name="vault_intakeaddress_one_active",
+            ),
+        ]
+        ordering = ["-created_at"]
+        verbose_name = _("adresse de dépôt")
+        verbose_name_plural = _("adresses de dépôt")
+
+    def __str__(self) -> str:
+        return f"IntakeAddress(user={self.user_id}, active={self.revoked_at is None})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class DocumentOrigin(models.Model):
+    """Where a document the customer did not upload came from (proof of origin).
+
+    Source ``service``: the app that produced it (``source_app``) and the object it
+    belongs to (``related_type``/``related_id``, e.g. an invoice). Source ``email``:
+    the inbound email kept raw as evidence, and its sender as stated in the message.
+    """
+
+    document = models.OneToOneField(
+        Document, on_delete=models.CASCADE, related_name="origin", verbose_name=_("document")
+    )
+    source_app = models.CharField(_("application"), max_length=50, blank=True)
+    related_type = models.CharField(_("objet lié (type)"), max_length=100, blank=True)
+    related_id = models.CharField(_("objet lié (identifiant)"), max_length=64, blank=True)
+    inbound_email = models.ForeignKey(
+        "audit.InboundEmail",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("e-mail reçu"),
+    )
+    sender = models.CharField(_("expéditeur"), max_length=320, blank=True)
+    created_at = models.DateTimeField(_("créée le"), default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["related_type", "related_id"], name="vault_origin_related"),
+        ]
+        verbose_name = _("origine d'un document")
+        verbose_name_plural = _("origines des documents")
+
+    def __str__(self) -> str:
+        return f"DocumentOrigin(document={self.document_id})"
+
+
+class ExpiryReminder(models.Model):
+    """One expiry reminder of a document, for one expiry date and one stage.
+
+    The unique constraint makes sending idempotent: the daily job creates the row
+    and queues the email in one transaction, so a second run (or two at once)
+    sends nothing more. Keyed by ``expires_on`` too: when the customer records the
+    renewed document's new date, reminders start again for it.
+    """
+
+    class Stage(models.IntegerChoices):
+        DAYS_90 = 90, _("90 jours avant")
+        DAYS_30 = 30, _("30 jours avant")
+        DAYS_7 = 7, _("7 jours avant")
+
+    document = models.ForeignKey(
+        Document,
+        on_delete=models.CASCADE,
+        related_name="expiry_reminders",
+        verbose_name=_("document"),
+    )
+    expires_on = models.DateField(_("date d'expiration"))
+    days_before = models.PositiveSmallIntegerField(_("rappel"), choices=Stage)
+    sent_at = models.DateTimeField(_("envoyé le"), default=timezone.now)
+    email = models.ForeignKey(
+        "audit.OutboundEmail",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("e-mail"),
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["document", "expires_on", "days_before"],
+                name="vault_expiryreminder_once",
+            ),
+            models.CheckConstraint(
+                condition=Q(days_before__in=[90, 30, 7]), name="vault_expiryreminder_stage_valid"
+            ),
+        ]
+        ordering = ["-sent_at"]
+        verbose_name = _("rappel d'expiration")
+        verbose_name_plural = _("rappels d'expiration")
+
+    def __str__(self) -> str:
+        return f"ExpiryReminder(document={self.document_id}, {self.days_before} days)"

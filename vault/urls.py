@@ -7,6 +7,7 @@ grants, export, classification, intake in their modules' blocks).
 from django.urls import path
 
 from .views import activation, documents
+from .views import classification as classification_views
 from .views import export as export_views
 from .views import grants as grant_views
 from .views import sharing as share_views
@@ -50,4 +51,17 @@ urlpatterns = [
     path("export/", export_views.export_view, name="export"),
     path("recuperation/<str:token>/", export_views.retrieval_view, name="retrieval"),
     path("journal/", trail_views.trail_view, name="trail"),
+    # Classification (suggestions, the customer's rules and consent), intake by email.
+    path(
+        "<uuid:pk>/classement/",
+        classification_views.suggestion_answer,
+        name="classification_answer",
+    ),
+    path("classement/", classification_views.classification_page, name="classification"),
+    path(
+        "classement/regles/<int:rule_id>/supprimer/",
+        classification_views.rule_delete,
+        name="classification_rule_delete",
+    ),
+    path("adresse-de-depot/", classification_views.intake_page, name="intake"),
 ]
