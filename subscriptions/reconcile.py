@@ -136,6 +136,8 @@ def _record_invoice(subscription, invoice: dict, *, fix: bool, report: Report) -
                     locked, invoice, created=timezone.now(), meta=None
                 )
             fixed = outcome.status == ProviderEvent.Status.PROCESSED
+            if outcome.detail.startswith(stripe_provider.ACTIVATED):
+                stripe_provider.parked_events_replay(subscription_id=subscription.pk)
             if not fixed:
                 detail += f": {outcome.detail}"
         except DomainError as exc:

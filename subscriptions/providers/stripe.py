@@ -89,6 +89,9 @@ HANDLED_TYPES = (
     *REFUND_TYPES,
 )
 
+#: How an event that activated a subscription starts its processing result.
+ACTIVATED = "activated"
+
 PROCESSED = ProviderEvent.Status.PROCESSED
 IGNORED = ProviderEvent.Status.IGNORED
 PARKED = ProviderEvent.Status.RECEIVED
@@ -531,7 +534,7 @@ def _apply_paid_invoice(
             provider_subscription_id=remote_sub,
             meta=meta,
         )
-        return EventOutcome(PROCESSED, f"activated, payment {payment.pk}", subscription)
+        return EventOutcome(PROCESSED, f"{ACTIVATED}, payment {payment.pk}", subscription)
     if reason == "subscription_cycle":
         if subscription.status == Subscription.Status.PENDING_PAYMENT:
             return _park(subscription, "renewal before the first payment")
@@ -743,7 +746,7 @@ def event_ingest(parsed: ParsedEvent, *, meta=None) -> ProviderEvent:
     """
     from .. import services
 
-    event, _created = services.provider_event_store(
+    event, created = services.provider_event_store(
         provider=NAME,
         event_id=parsed.event_id,
         type=parsed.type,
@@ -752,8 +755,11 @@ def event_ingest(parsed: ParsedEvent, *, meta=None) -> ProviderEvent:
         provider_created_at=parsed.created_at,
         meta=meta,
     )
+    if not created and event.status in (PROCESSED, IGNORED):
+        return event  # a redelivery of an event already settled: nothing to do
     event = services.provider_event_process(event=event, meta=meta)
-    if event.status == PROCESSED and event.subscription_id:
+    # Only an activation unblocks parked events (they wait for the first payment).
+    if event.processing_result.startswith(ACTIVATED) and event.subscription_id:
         parked_events_replay(subscription_id=event.subscription_id, meta=meta)
     return event
 
