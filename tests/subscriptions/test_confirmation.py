@@ -207,3 +207,35 @@ def test_the_terms_attached_are_the_version_accepted_even_after_a_new_one(
     )
     assert "CGV-MyNetSpace-version-1.pdf" in attachments
     assert "Article unique des CGV." in pdf_text(attachments["CGV-MyNetSpace-version-1.pdf"])
+
+
+def test_the_attached_documents_are_deposited_in_the_vault_once(
+    texts, django_capture_on_commit_callbacks
+):
+    """GIVEN a paid order WHEN the confirmation goes THEN the very bytes attached to it
+    are in the customer's vault, as documents produced by the service, once."""
+    from vault.models import Document, DocumentOrigin, DocumentSource
+
+    customer = CustomerFactory()
+    subscription = place(customer, PlanFactory(), express_start=False)
+    pay(subscription, paid_at=datetime(2026, 3, 2, 10, 0, tzinfo=PARIS),
+        captured=django_capture_on_commit_callbacks)  # fmt: skip
+
+    _message, _text, _html, attachments = parts(
+        OutboundEmail.objects.get(template="subscription_confirmation")
+    )
+    origins = DocumentOrigin.objects.filter(
+        source_app="subscriptions",
+        related_type="subscriptions.subscription",
+        related_id=str(subscription.pk),
+    )
+    documents = Document.objects.filter(owner=customer, origin__in=origins)
+    assert documents.count() == 2
+    assert {document.source for document in documents} == {DocumentSource.SERVICE}
+    assert {document.doc_type for document in documents} == {"contract"}
+    assert {document.sha256 for document in documents} == {
+        hashlib.sha256(content).hexdigest() for content in attachments.values()
+    }
+    assert services.subscription_contract_documents_deposit(subscription=subscription) == []
+    assert Document.objects.filter(owner=customer, origin__in=origins).count() == 2
+    assert Event.objects.filter(action="subscription.documents_deposited").count() == 1
