@@ -37,22 +37,23 @@ def beat_schedule(*, checkpoint_minutes: int = 60) -> dict[str, dict]:
             "schedule": RETENTION_SECONDS,
             "options": {"expires": RETENTION_SECONDS / 2},
         },
+        # Compares Stripe subscriptions and payments with Stripe's records and repairs
+        # what is safe (subscriptions.reconcile, docs/payments.md).
+        "subscriptions-billing-reconcile": {
+            "task": "subscriptions.tasks.billing_reconcile",
+            "schedule": RETENTION_SECONDS,
+            "options": {"expires": RETENTION_SECONDS / 2},
+        },
+        # Destroys vault documents trashed more than 30 days ago (vault.services.trash_purge).
+        "vault-trash-purge": {
+            "task": "vault.tasks.trash_purge",
+            "schedule": RETENTION_SECONDS,
+            "options": {"expires": RETENTION_SECONDS / 2},
+        },
         # Ends the vault export windows opened at account closure once their 12 months are
         # over: key destroyed (crypto-shredding), blobs deleted (vault.export).
         "vault-export-windows": {
             "task": "vault.export_tasks.export_windows_end",
-            "schedule": RETENTION_SECONDS,
-            "options": {"expires": RETENTION_SECONDS / 2},
-        },
-        # Destroys vault documents trashed more than 30 days ago (vault.services.trash_purge).
-        "vault-trash-purge": {
-            "task": "vault.tasks.trash_purge",
-            "schedule": RETENTION_SECONDS,
-            "options": {"expires": RETENTION_SECONDS / 2},
-        },
-        # Destroys vault documents trashed more than 30 days ago (vault.services.trash_purge).
-        "vault-trash-purge": {
-            "task": "vault.tasks.trash_purge",
             "schedule": RETENTION_SECONDS,
             "options": {"expires": RETENTION_SECONDS / 2},
         },
