@@ -407,7 +407,7 @@ class ShareLink(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["token_sha256"], name="vault_sharelink_token_unique"),
             models.CheckConstraint(
-                condition=Q(token_sha256__regex=r"^[0-9a-f]{64}$"),
+                condition=Q(token_sha256__regex=r"^[0-9a-f]{64}$"),  # noqa: S106 (a digest format)
                 name="vault_sharelink_token_hex",
             ),
             models.CheckConstraint(
@@ -419,8 +419,7 @@ class ShareLink(models.Model):
                 name="vault_sharelink_max_downloads_positive",
             ),
             models.CheckConstraint(
-                condition=Q(max_downloads__isnull=True)
-                | Q(download_count__lte=F("max_downloads")),
+                condition=Q(max_downloads__isnull=True) | Q(download_count__lte=F("max_downloads")),
                 name="vault_sharelink_downloads_within_limit",
             ),
             models.CheckConstraint(
@@ -567,6 +566,9 @@ class StaffGrantRevocation(models.Model):
     class Meta:
         verbose_name = _("retrait d'accès")
         verbose_name_plural = _("retraits d'accès")
+
+    def __str__(self) -> str:
+        return f"{self.grant_id} {self.reason} {self.revoked_at:%Y-%m-%d}"
 
     def save(self, *args, **kwargs):
         if not self._state.adding:

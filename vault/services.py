@@ -485,6 +485,8 @@ def document_create(
             )
             if status == ScanStatus.PENDING_SCAN:
                 enqueue_on_commit(document_scan_task, document.pk)
+            else:
+                _classify_on_commit(document)
     except BaseException as error:
         received_discard(received)
         if isinstance(error, DomainError):
@@ -634,7 +636,16 @@ def document_scan(*, document_id: int, rescan: bool = False) -> Document | None:
         document.scanned_at = now
         document.save()
         record(action=action, subject=document.owner, target=document, data=data)
+        if document.scan_status in (ScanStatus.CLEAN, ScanStatus.UNSCANNED):
+            _classify_on_commit(document)
     return document
+
+
+def _classify_on_commit(document: Document) -> None:
+    """Suggest a type once the document may be read (the task checks the consent)."""
+    from .classification import classification_enqueue  # classification reads documents
+
+    classification_enqueue(document)
 
 
 def pending_scan_ids(older_than, limit: int) -> list[int]:

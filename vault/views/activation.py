@@ -26,6 +26,7 @@ from accounts.models import Consent
 from guides import selectors as guide_selectors
 from guides.models import LegalDocument
 
+from ..classification import classification_consent_set
 from ..forms import ActivationForm, ClassificationConsentForm
 from .access import vault_activated, vault_view
 
@@ -94,9 +95,8 @@ def activate(request):
                 meta=request.audit_meta,
             )
             if ask_classification and form.cleaned_data.get("classification"):
-                account_services.consent_record(
+                classification_consent_set(
                     user=user,
-                    purpose=Consent.Purpose.CLASSIFICATION,
                     granted=True,
                     wording=str(form.fields["classification"].label),
                     meta=request.audit_meta,
@@ -128,12 +128,8 @@ def settings_page(request):
         wanted = form.cleaned_data["classification"]
         if wanted != granted:
             wording = str(form.fields["classification"].label)
-            account_services.consent_record(
-                user=user,
-                purpose=Consent.Purpose.CLASSIFICATION,
-                granted=wanted,
-                wording=wording,
-                meta=request.audit_meta,
+            classification_consent_set(
+                user=user, granted=wanted, wording=wording, meta=request.audit_meta
             )
             messages.success(
                 request,

@@ -33,6 +33,7 @@ from ..forms import DocumentEditForm, DocumentFilterForm, UploadForm
 from ..models import DocumentSource, ScanStatus
 from ..uploads import UploadStream, VaultUploadHandler, parse_in_thread
 from .access import vault_document_view, vault_view
+from .classification import classification_panel
 
 #: Content types a browser shows itself; others are only downloaded.
 INLINE_TYPES = frozenset({"application/pdf", "image/jpeg", "image/png", "image/webp"})
@@ -225,6 +226,8 @@ def document_detail(request, document):
         "trail": selectors.document_trail(document),
         "scanner_configured": selectors.scanner_configured(),
     }
+    if not document.is_trashed and not document.is_destroyed:
+        context["classification_panel"] = classification_panel(request, document)
     return render(request, "vault/document_detail.html", context)
 
 
