@@ -52,7 +52,12 @@ from .numbering import number_next
 
 
 def _lock(subscription: Subscription) -> Subscription:
-    return Subscription.objects.select_for_update().select_related("plan").get(pk=subscription.pk)
+    # of=("self",): lock the subscription only, not the plan shared by every customer.
+    return (
+        Subscription.objects.select_for_update(of=("self",))
+        .select_related("plan")
+        .get(pk=subscription.pk)
+    )
 
 
 def _refuse_transition(subscription: Subscription, status: str) -> None:
@@ -856,13 +861,21 @@ def refund_approve(*, refund: Refund, acting_user, meta: RequestMeta | None = No
 
 
 def refund_retry(*, refund: Refund, acting_user, meta: RequestMeta | None = None) -> Refund:
-    """``failed -> approved``: staff send a failed refund again (same idempotency key)."""
+    """``failed -> approved``: staff send a failed refund again.
+
+    The provider's id of the failed attempt is forgotten (it stays in that attempt's
+    ``refund.failed`` event), so that the task asks the provider again; the provider
+    derives the attempt's idempotency key from the refund (docs/payments.md).
+    """
     with transaction.atomic():
         refund = _refund_lock(refund)
         if refund.status != Refund.Status.FAILED:
             raise InvalidState(
                 _("Seul un remboursement échoué peut être relancé."), "refund_not_failed"
             )
+        if refund.provider_refund_id:
+            refund.provider_refund_id = ""
+            refund.save(update_fields=["provider_refund_id", "updated_at"])
         return _refund_approve(refund, acting_user=acting_user, meta=meta)
 
 

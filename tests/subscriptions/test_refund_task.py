@@ -109,12 +109,12 @@ def test_a_refused_refund_fails_alerts_staff_and_can_be_retried(
     assert [e.to for e in emails("refund_failed_staff")] == [[settings.SUPPORT_EMAIL]]
     assert not CreditNote.objects.exists()
 
+    Refund.objects.filter(pk=refund.pk).update(provider_refund_id="re_failed_attempt")
     services.refund_retry(refund=refund, acting_user=staff)
     recording_provider.answer = "succeeded"
     refund.refresh_from_db()
-    # The provider kept its failed answer under this key; a retry with a provider
-    # that accepts it now succeeds. Our side asks with the same key again.
-    Refund.objects.filter(pk=refund.pk).update(provider_refund_id="")
+    # The failed attempt's provider id is forgotten, so the task asks the provider again.
+    assert refund.provider_refund_id == ""
     services.refund_send(refund_id=refund.pk)
     refund.refresh_from_db()
     assert refund.status == Refund.Status.SUCCEEDED
