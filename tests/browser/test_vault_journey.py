@@ -60,10 +60,7 @@ def test_vault_journey(page, browser, live_server, settings, clamd_url, vault_fi
     page.goto("/coffre/")
     page.wait_for_url("**/coffre/activer/**")
     page.locator("input[type=checkbox][name=accept]").check()
-    classification = page.locator("input[type=checkbox][name=classification]")
-    classification_offered = classification.count() > 0
-    if classification_offered:
-        classification.check()
+    page.locator("input[type=checkbox][name=classification]").check()
     page.get_by_role("button", name="Activer mon coffre").click()
     page.wait_for_url(re.compile(r".*/coffre/.*"))
 
@@ -78,14 +75,13 @@ def test_vault_journey(page, browser, live_server, settings, clamd_url, vault_fi
     assert document.scan_status == "clean"
     assert document.sha256 and document.size == len(original)
 
-    # Classified (consent given above): once the classifier has run on the clean
-    # document, its suggestion is the tax notice and the detail page shows it. Asserted
-    # when a suggestion was made: the classification step runs after the scan.
+    # Classified (consent given above): the classifier runs once the scan clears the
+    # document; its suggestion is the tax notice and the detail page shows it.
     document.refresh_from_db()
-    if classification_offered and document.suggested_at is not None:
-        assert document.suggested_doc_type == "tax_notice"
-        page.reload()
-        assert "Avis d'imposition" in page.locator("main").inner_text()
+    assert document.suggested_at is not None
+    assert document.suggested_doc_type == "tax_notice"
+    page.reload()
+    assert "Avis d'imposition" in page.locator("main").inner_text()
 
     # Download it (the password is asked again first): the same bytes.
     page.locator("main").get_by_role("link", name="Télécharger", exact=True).click()
