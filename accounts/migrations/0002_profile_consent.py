@@ -6,53 +6,125 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0001_initial'),
-        ('audit', '0002_append_only_triggers'),
+        ("accounts", "0001_initial"),
+        ("audit", "0002_append_only_triggers"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Profile',
+            name="Profile",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('civility', models.CharField(blank=True, choices=[('', 'Non précisée'), ('mme', 'Madame'), ('m', 'Monsieur')], max_length=3, verbose_name='civilité')),
-                ('birth_date', models.DateField(blank=True, null=True, verbose_name='date de naissance')),
-                ('address_line1', models.CharField(blank=True, max_length=200, verbose_name='adresse')),
-                ('address_line2', models.CharField(blank=True, max_length=200, verbose_name="complément d'adresse")),
-                ('postal_code', models.CharField(blank=True, max_length=10, verbose_name='code postal')),
-                ('city', models.CharField(blank=True, max_length=100, verbose_name='commune')),
-                ('country', models.CharField(default='FR', max_length=2, verbose_name='pays')),
-                ('phone', models.CharField(blank=True, max_length=20, verbose_name='téléphone')),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='profile', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "civility",
+                    models.CharField(
+                        blank=True,
+                        choices=[("", "Non précisée"), ("mme", "Madame"), ("m", "Monsieur")],
+                        max_length=3,
+                        verbose_name="civilité",
+                    ),
+                ),
+                (
+                    "birth_date",
+                    models.DateField(blank=True, null=True, verbose_name="date de naissance"),
+                ),
+                (
+                    "address_line1",
+                    models.CharField(blank=True, max_length=200, verbose_name="adresse"),
+                ),
+                (
+                    "address_line2",
+                    models.CharField(
+                        blank=True, max_length=200, verbose_name="complément d'adresse"
+                    ),
+                ),
+                (
+                    "postal_code",
+                    models.CharField(blank=True, max_length=10, verbose_name="code postal"),
+                ),
+                ("city", models.CharField(blank=True, max_length=100, verbose_name="commune")),
+                ("country", models.CharField(default="FR", max_length=2, verbose_name="pays")),
+                ("phone", models.CharField(blank=True, max_length=20, verbose_name="téléphone")),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="profile",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'profil',
-                'verbose_name_plural': 'profils',
+                "verbose_name": "profil",
+                "verbose_name_plural": "profils",
             },
         ),
         migrations.CreateModel(
-            name='Consent',
+            name="Consent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('purpose', models.CharField(choices=[('terms', 'Conditions générales de vente'), ('privacy', 'Politique de confidentialité'), ('vault_information', 'Information préalable sur le coffre'), ('classification', 'Classement automatique des documents')], max_length=32)),
-                ('granted', models.BooleanField(default=True)),
-                ('document_key', models.CharField(blank=True, default='', max_length=150)),
-                ('version', models.PositiveIntegerField(blank=True, null=True)),
-                ('sha256', models.CharField(blank=True, default='', max_length=64)),
-                ('wording', models.TextField(blank=True, default='', help_text='The exact sentence shown.')),
-                ('created_at', models.DateTimeField()),
-                ('ip', models.CharField(blank=True, default='', max_length=45)),
-                ('user_agent', models.CharField(blank=True, default='', max_length=500)),
-                ('content_version', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='audit.contentversion')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='consents', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "purpose",
+                    models.CharField(
+                        choices=[
+                            ("terms", "Conditions générales de vente"),
+                            ("privacy", "Politique de confidentialité"),
+                            ("vault_information", "Information préalable sur le coffre"),
+                            ("classification", "Classement automatique des documents"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("granted", models.BooleanField(default=True)),
+                ("document_key", models.CharField(blank=True, default="", max_length=150)),
+                ("version", models.PositiveIntegerField(blank=True, null=True)),
+                ("sha256", models.CharField(blank=True, default="", max_length=64)),
+                (
+                    "wording",
+                    models.TextField(blank=True, default="", help_text="The exact sentence shown."),
+                ),
+                ("created_at", models.DateTimeField()),
+                ("ip", models.CharField(blank=True, default="", max_length=45)),
+                ("user_agent", models.CharField(blank=True, default="", max_length=500)),
+                (
+                    "content_version",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="audit.contentversion",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="consents",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'consentement',
-                'verbose_name_plural': 'consentements',
-                'indexes': [models.Index(fields=['user', 'purpose', '-created_at'], name='accounts_consent_latest')],
+                "verbose_name": "consentement",
+                "verbose_name_plural": "consentements",
+                "indexes": [
+                    models.Index(
+                        fields=["user", "purpose", "-created_at"], name="accounts_consent_latest"
+                    )
+                ],
             },
         ),
     ]

@@ -6,27 +6,54 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0002_profile_consent'),
+        ("accounts", "0002_profile_consent"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ProfileChange',
+            name="ProfileChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('changed_at', models.DateTimeField()),
-                ('changes', models.JSONField(help_text='{field: [before, after]}, values as text.')),
-                ('nonce', models.CharField(max_length=32)),
-                ('sha256', models.CharField(max_length=64)),
-                ('changed_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='profile_changes', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("changed_at", models.DateTimeField()),
+                (
+                    "changes",
+                    models.JSONField(help_text="{field: [before, after]}, values as text."),
+                ),
+                ("nonce", models.CharField(max_length=32)),
+                ("sha256", models.CharField(max_length=64)),
+                (
+                    "changed_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="profile_changes",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'modification du profil',
-                'verbose_name_plural': 'modifications du profil',
-                'indexes': [models.Index(fields=['user', '-changed_at'], name='accounts_profilechange_latest')],
+                "verbose_name": "modification du profil",
+                "verbose_name_plural": "modifications du profil",
+                "indexes": [
+                    models.Index(
+                        fields=["user", "-changed_at"], name="accounts_profilechange_latest"
+                    )
+                ],
             },
         ),
     ]
