@@ -44,7 +44,7 @@ class LegalOffer:
         return f"version_{self.purpose}"
 
 
-def _sentence(purpose: str, version: ContentVersion | None) -> str:
+def sentence(purpose: str, version: ContentVersion | None) -> str:
     """The exact sentence next to the box, recorded as the consent's wording."""
     if version is None:
         texts = {
@@ -126,7 +126,7 @@ class LegalAcceptanceForm(forms.Form):
             self.offers.append(offer)
             self.fields[offer.accept_field] = forms.BooleanField(
                 required=True,
-                label=_sentence(purpose, offer.version),
+                label=sentence(purpose, offer.version),
                 help_text=_read_link(offer),
                 error_messages={"required": self._required_message(purpose)},
             )

@@ -175,7 +175,7 @@ def _origin(event: Event) -> str:
     return ", ".join(parts)
 
 
-def _sentence(head: str, event: Event, *, with_origin: bool = True) -> str:
+def sentence(head: str, event: Event, *, with_origin: bool = True) -> str:
     """« <head> depuis Firefox sur Linux, adresse IP …, le 26 novembre 2026 à 10:42 »."""
     origin = _origin(event) if with_origin else ""
     pieces = [head]
@@ -207,15 +207,15 @@ _MFA_TYPES = {
 
 
 def _simple(head) -> Describer:
-    return lambda event: _sentence(str(head), event)
+    return lambda event: sentence(str(head), event)
 
 
 def _with_email(template) -> Describer:
     def describe_email_change(event: Event) -> str:
         email = _text(event, "email")
         if email:
-            return _sentence(str(template) % {"email": email}, event)
-        return _sentence(str(template).replace(" %(email)s", ""), event)
+            return sentence(str(template) % {"email": email}, event)
+        return sentence(str(template).replace(" %(email)s", ""), event)
 
     return describe_email_change
 
@@ -226,7 +226,7 @@ def _describe_mfa(head) -> Describer:
         text = str(head)
         if label:
             text = f"{text} ({label})"
-        return _sentence(text, event)
+        return sentence(text, event)
 
     return describe_mfa
 
@@ -250,7 +250,7 @@ def _describe_login(event: Event) -> str:
         )
     else:
         text = _("Connexion")
-    return _sentence(text, event)
+    return sentence(text, event)
 
 
 def _describe_login_failed(event: Event) -> str:
@@ -260,19 +260,19 @@ def _describe_login_failed(event: Event) -> str:
         text = _("Code de double authentification refusé")
     else:
         text = _("Tentative de connexion refusée")
-    return _sentence(text, event)
+    return sentence(text, event)
 
 
 def _describe_password_changed(event: Event) -> str:
     if _flag(event, "first"):
-        return _sentence(_("Choix de votre mot de passe"), event)
-    return _sentence(_("Changement de votre mot de passe"), event)
+        return sentence(_("Choix de votre mot de passe"), event)
+    return sentence(_("Changement de votre mot de passe"), event)
 
 
 def _describe_recovery_code(event: Event) -> str:
     if _flag(event, "reauthentication"):
-        return _sentence(_("Confirmation d'identité avec un code de secours"), event)
-    return _sentence(_("Connexion avec un code de secours"), event)
+        return sentence(_("Confirmation d'identité avec un code de secours"), event)
+    return sentence(_("Connexion avec un code de secours"), event)
 
 
 def _describe_session_ended(event: Event) -> str:
@@ -281,7 +281,7 @@ def _describe_session_ended(event: Event) -> str:
         text = _("Fin d'une autre session ouverte (adresse IP %(ip)s)") % {"ip": ip}
     else:
         text = _("Fin d'une autre session ouverte")
-    return _sentence(text, event)
+    return sentence(text, event)
 
 
 def _describe_primary_changed(event: Event) -> str:
@@ -296,7 +296,7 @@ def _describe_primary_changed(event: Event) -> str:
         text = _("Nouvelle adresse e-mail principale %(new)s") % {"new": new}
     else:
         text = _("Changement de votre adresse e-mail principale")
-    return _sentence(text, event)
+    return sentence(text, event)
 
 
 def _describe_consent(event: Event) -> str:
@@ -315,17 +315,17 @@ def _describe_consent(event: Event) -> str:
         }
     else:
         text = _("Acceptation : %(what)s") % {"what": label}
-    return _sentence(text, event)
+    return sentence(text, event)
 
 
 def _describe_profile(event: Event) -> str:
     fields = event.data.get("fields") if isinstance(event.data, dict) else None
     if isinstance(fields, list) and fields and all(isinstance(f, str) for f in fields):
-        return _sentence(
+        return sentence(
             _("Modification de votre profil (%(fields)s)") % {"fields": ", ".join(fields)},
             event,
         )
-    return _sentence(_("Modification de votre profil"), event)
+    return sentence(_("Modification de votre profil"), event)
 
 
 def _describe_email_queued(event: Event) -> str:
@@ -334,17 +334,17 @@ def _describe_email_queued(event: Event) -> str:
         text = _("Nous vous avons écrit : « %(subject)s »") % {"subject": subject}
     else:
         text = _("Nous vous avons écrit un e-mail")
-    return _sentence(text, event, with_origin=False)
+    return sentence(text, event, with_origin=False)
 
 
 def _describe_email_sent(event: Event) -> str:
-    return _sentence(
+    return sentence(
         _("Notre e-mail a été remis au serveur de messagerie"), event, with_origin=False
     )
 
 
 def _describe_email_failed(event: Event) -> str:
-    return _sentence(
+    return sentence(
         _("Notre e-mail n'a pas pu être envoyé, une nouvelle tentative aura lieu"),
         event,
         with_origin=False,
@@ -357,7 +357,7 @@ def _describe_email_received(event: Event) -> str:
         text = _("Nous avons reçu votre e-mail « %(subject)s »") % {"subject": subject}
     else:
         text = _("Nous avons reçu un e-mail de votre part")
-    return _sentence(text, event, with_origin=False)
+    return sentence(text, event, with_origin=False)
 
 
 def _register_accounts_events() -> None:
@@ -412,7 +412,7 @@ def _register_accounts_events() -> None:
     register_describer("email.received", _describe_email_received)
     register_describer(
         "account.pseudonymised",
-        lambda event: _sentence(
+        lambda event: sentence(
             _("Effacement des données personnelles de votre compte"), event, with_origin=False
         ),
     )

@@ -89,7 +89,7 @@ def _by_customer(event: Event) -> bool:
 
 
 def _say(text: str, event: Event) -> str:
-    return journal._sentence(text, event, with_origin=_by_customer(event))
+    return journal.sentence(text, event, with_origin=_by_customer(event))
 
 
 def _filled(template, event: Event, **values) -> str:

@@ -24,7 +24,7 @@ from django.utils.translation import gettext_lazy
 
 from accounts.closure import register_closure_hook
 from accounts.exports import register_export_section
-from accounts.journal import _sentence, register_describer
+from accounts.journal import register_describer, sentence
 from audit.context import RequestMeta
 from audit.models import Event
 from mynetspace.core.tasks import register_pending_work
@@ -71,7 +71,7 @@ def _suggested(event: Event) -> str:
         }
     else:
         text = _("Classement automatique d'un document : aucun type reconnu")
-    return _sentence(text, event, with_origin=False)
+    return sentence(text, event, with_origin=False)
 
 
 def _confirmed(event: Event) -> str:
@@ -80,11 +80,11 @@ def _confirmed(event: Event) -> str:
         text = _("Vous avez corrigé le classement d'un document : %(type)s") % {"type": label}
     else:
         text = _("Vous avez confirmé le classement d'un document : %(type)s") % {"type": label}
-    return _sentence(text, event)
+    return sentence(text, event)
 
 
 def _dismissed(event: Event) -> str:
-    return _sentence(_("Vous avez ignoré la suggestion de classement d'un document"), event)
+    return sentence(_("Vous avez ignoré la suggestion de classement d'un document"), event)
 
 
 def _rule_created(event: Event) -> str:
@@ -92,14 +92,14 @@ def _rule_created(event: Event) -> str:
         "words": _data(event, "pattern"),
         "type": _type_label(_data(event, "doc_type")),
     }
-    return _sentence(text, event)
+    return sentence(text, event)
 
 
 def _rule_deleted(event: Event) -> str:
     text = _("Vous avez supprimé la règle de classement « %(words)s »") % {
         "words": _data(event, "pattern")
     }
-    return _sentence(text, event)
+    return sentence(text, event)
 
 
 def _cleared(event: Event) -> str:
@@ -107,28 +107,28 @@ def _cleared(event: Event) -> str:
     text = _(
         "Suggestions de classement effacées après le retrait de votre consentement (%(n)s)"
     ) % {"n": count}
-    return _sentence(text, event)
+    return sentence(text, event)
 
 
 def _deposited(event: Event) -> str:
     text = _("Nous avons déposé « %(title)s » dans votre coffre") % {
         "title": _data(event, "title") or _("un document")
     }
-    return _sentence(text, event, with_origin=False)
+    return sentence(text, event, with_origin=False)
 
 
 def _address_created(event: Event) -> str:
     text = _("Nouvelle adresse de dépôt par e-mail : %(address)s") % {
         "address": _data(event, "address")
     }
-    return _sentence(text, event)
+    return sentence(text, event)
 
 
 def _address_revoked(event: Event) -> str:
     text = _("L'adresse de dépôt %(address)s ne fonctionne plus") % {
         "address": _data(event, "address")
     }
-    return _sentence(text, event, with_origin=False)
+    return sentence(text, event, with_origin=False)
 
 
 def _email_processed(event: Event) -> str:
@@ -141,11 +141,11 @@ def _email_processed(event: Event) -> str:
         "accepted": len(accepted) if isinstance(accepted, list) else 0,
         "refused": len(refused) if isinstance(refused, list) else 0,
     }
-    return _sentence(text, event, with_origin=False)
+    return sentence(text, event, with_origin=False)
 
 
 def _email_refused(event: Event) -> str:
-    return _sentence(
+    return sentence(
         _("E-mail trop volumineux reçu à votre adresse de dépôt, non conservé"),
         event,
         with_origin=False,
@@ -157,7 +157,7 @@ def _reminder_sent(event: Event) -> str:
         "title": _data(event, "title") or _("un document"),
         "date": _date_label(_data(event, "expires_on")),
     }
-    return _sentence(text, event, with_origin=False)
+    return sentence(text, event, with_origin=False)
 
 
 def _register_journal() -> None:

@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts.dashboard import register_panel
-from accounts.journal import _sentence, register_describer
+from accounts.journal import register_describer, sentence
 from audit.models import Event
 
 from .models import DocumentSource, DocumentType
@@ -57,7 +57,7 @@ def _stored(event: Event) -> str:
     text = str(phrase) % {"title": _title(event)}
     if isinstance(size, int):
         text = f"{text} ({filesizeformat(size)})"
-    return _sentence(text, event, with_origin=_data(event, "source") == DocumentSource.UPLOAD)
+    return sentence(text, event, with_origin=_data(event, "source") == DocumentSource.UPLOAD)
 
 
 def _refused(event: Event) -> str:
@@ -66,7 +66,7 @@ def _refused(event: Event) -> str:
         text = _("Dépôt de « %(name)s » refusé (fichier non accepté)") % {"name": name}
     else:
         text = _("Dépôt d'un fichier refusé (fichier non accepté)")
-    return _sentence(text, event)
+    return sentence(text, event)
 
 
 def _scanned(event: Event) -> str:
@@ -74,7 +74,7 @@ def _scanned(event: Event) -> str:
         text = _("Document « %(title)s » enregistré sans analyse antivirus")
     else:
         text = _("Document « %(title)s » vérifié par l'antivirus : aucun logiciel malveillant")
-    return _sentence(text % {"title": _title(event)}, event, with_origin=False)
+    return sentence(text % {"title": _title(event)}, event, with_origin=False)
 
 
 def _infected(event: Event) -> str:
@@ -82,7 +82,7 @@ def _infected(event: Event) -> str:
         "Document « %(title)s » refusé : l'antivirus y a détecté un logiciel malveillant "
         "(%(signature)s) ; il a été détruit"
     ) % {"title": _title(event), "signature": _data(event, "signature") or "?"}
-    return _sentence(text, event, with_origin=False)
+    return sentence(text, event, with_origin=False)
 
 
 def _rejected(event: Event) -> str:
@@ -90,7 +90,7 @@ def _rejected(event: Event) -> str:
         "Document « %(title)s » refusé : l'antivirus n'a pas pu l'analyser en entier ; "
         "il a été détruit"
     ) % {"title": _title(event)}
-    return _sentence(text, event, with_origin=False)
+    return sentence(text, event, with_origin=False)
 
 
 def _renamed(event: Event) -> str:
@@ -98,7 +98,7 @@ def _renamed(event: Event) -> str:
         "before": _data(event, "before") or "?",
         "title": _title(event),
     }
-    return _sentence(text, event)
+    return sentence(text, event)
 
 
 def _retyped(event: Event) -> str:
@@ -106,7 +106,7 @@ def _retyped(event: Event) -> str:
         "title": _title(event),
         "type": _type_label(_data(event, "doc_type")),
     }
-    return _sentence(text, event)
+    return sentence(text, event)
 
 
 def _tagged(event: Event) -> str:
@@ -116,7 +116,7 @@ def _tagged(event: Event) -> str:
         text = _("Étiquettes du document « %(title)s » : %(tags)s")
     else:
         text = _("Étiquettes du document « %(title)s » retirées")
-    return _sentence(text % {"title": _title(event), "tags": names}, event)
+    return sentence(text % {"title": _title(event), "tags": names}, event)
 
 
 def _day(value: str) -> str:
@@ -142,26 +142,26 @@ def _dates_set(event: Event) -> str:
         }
     else:
         text = _("Dates du document « %(title)s » effacées") % {"title": _title(event)}
-    return _sentence(text, event)
+    return sentence(text, event)
 
 
 def _downloaded(event: Event) -> str:
-    return _sentence(_("Document « %(title)s » téléchargé") % {"title": _title(event)}, event)
+    return sentence(_("Document « %(title)s » téléchargé") % {"title": _title(event)}, event)
 
 
 def _viewed(event: Event) -> str:
     text = _("Document « %(title)s » ouvert dans le navigateur") % {"title": _title(event)}
-    return _sentence(text, event)
+    return sentence(text, event)
 
 
 def _trashed(event: Event) -> str:
-    return _sentence(
+    return sentence(
         _("Document « %(title)s » mis à la corbeille") % {"title": _title(event)}, event
     )
 
 
 def _restored(event: Event) -> str:
-    return _sentence(
+    return sentence(
         _("Document « %(title)s » sorti de la corbeille") % {"title": _title(event)}, event
     )
 
@@ -169,9 +169,9 @@ def _restored(event: Event) -> str:
 def _destroyed(event: Event) -> str:
     if _data(event, "reason") == "trash_expired":
         text = _("Document « %(title)s » détruit définitivement après 30 jours dans la corbeille")
-        return _sentence(text % {"title": _title(event)}, event, with_origin=False)
+        return sentence(text % {"title": _title(event)}, event, with_origin=False)
     text = _("Document « %(title)s » détruit définitivement à votre demande")
-    return _sentence(text % {"title": _title(event)}, event)
+    return sentence(text % {"title": _title(event)}, event)
 
 
 DESCRIBERS = {

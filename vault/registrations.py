@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy
 
 from accounts.closure import register_closure_hook
 from accounts.exports import model_rows, register_export_section
-from accounts.journal import _sentence, register_describer, register_kind
+from accounts.journal import register_describer, register_kind, sentence
 from audit.context import RequestMeta
 from audit.emails import email_queue
 from audit.models import Event
@@ -61,7 +61,7 @@ def _share_created(event: Event) -> str:
         extras.append(_("limité à %(n)d téléchargement(s)") % {"n": limit})
     if extras:
         text = f"{text} ({', '.join(extras)})"
-    return _sentence(text, event)
+    return sentence(text, event)
 
 
 _SHARE_REVOKE_REASONS = {
@@ -77,25 +77,25 @@ def _share_revoked(event: Event) -> str:
     text = _("Le lien de partage de « %(title)s » a été désactivé") % {"title": _title(event)}
     if reason:
         text = f"{text} ({reason})"
-    return _sentence(text, event, with_origin=str(_data(event, "reason")) == "owner")
+    return sentence(text, event, with_origin=str(_data(event, "reason")) == "owner")
 
 
 def _share_accessed(event: Event) -> str:
-    return _sentence(
+    return sentence(
         _("Quelqu'un a ouvert votre lien de partage de « %(title)s »") % {"title": _title(event)},
         event,
     )
 
 
 def _share_downloaded(event: Event) -> str:
-    return _sentence(
+    return sentence(
         _("« %(title)s » a été téléchargé par votre lien de partage") % {"title": _title(event)},
         event,
     )
 
 
 def _share_code_failed(event: Event) -> str:
-    return _sentence(
+    return sentence(
         _("Un code d'accès erroné a été saisi sur votre lien de partage de « %(title)s »")
         % {"title": _title(event)},
         event,
@@ -104,7 +104,7 @@ def _share_code_failed(event: Event) -> str:
 
 def _grant_created(event: Event) -> str:
     documents = _data(event, "documents", [])
-    return _sentence(
+    return sentence(
         _(
             "Vous avez autorisé %(grantee)s à consulter %(count)d document(s) "
             "du %(start)s au %(end)s"
@@ -122,8 +122,8 @@ def _grant_created(event: Event) -> str:
 def _grant_revoked(event: Event) -> str:
     if _data(event, "reason") == StaffGrantRevocation.Reason.ACCOUNT_CLOSED:
         text = _("Autorisation d'accès n° %(grant)s retirée à la fermeture de votre compte")
-        return _sentence(text % {"grant": _data(event, "grant")}, event, with_origin=False)
-    return _sentence(
+        return sentence(text % {"grant": _data(event, "grant")}, event, with_origin=False)
+    return sentence(
         _("Vous avez retiré l'autorisation d'accès n° %(grant)s donnée à notre équipe")
         % {"grant": _data(event, "grant")},
         event,
@@ -131,7 +131,7 @@ def _grant_revoked(event: Event) -> str:
 
 
 def _staff_access(event: Event) -> str:
-    return _sentence(
+    return sentence(
         _(
             "%(staff)s, de notre équipe, a consulté « %(title)s » grâce à votre "
             "autorisation n° %(grant)s"
@@ -152,11 +152,11 @@ def _export_downloaded(event: Event) -> str:
     else:
         text = _("Export complet de votre coffre (%(n)d document(s))")
     count = _data(event, "documents", 0)
-    return _sentence(text % {"n": count if isinstance(count, int) else 0}, event)
+    return sentence(text % {"n": count if isinstance(count, int) else 0}, event)
 
 
 def _window_opened(event: Event) -> str:
-    return _sentence(
+    return sentence(
         _("Votre coffre reste récupérable jusqu'au %(end)s")
         % {"end": _date(_data(event, "ends_at"))},
         event,
@@ -165,11 +165,11 @@ def _window_opened(event: Event) -> str:
 
 
 def _window_password_failed(event: Event) -> str:
-    return _sentence(_("Mot de passe erroné sur la page de récupération de votre coffre"), event)
+    return sentence(_("Mot de passe erroné sur la page de récupération de votre coffre"), event)
 
 
 def _window_ended(event: Event) -> str:
-    return _sentence(
+    return sentence(
         _("Fin de la période de récupération : les documents de votre coffre ont été détruits"),
         event,
         with_origin=False,
