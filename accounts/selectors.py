@@ -9,13 +9,14 @@ number of queries, whatever the number of rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
-from django.db.models import Case, F, OuterRef, Subquery, When
+from django.db import connection
 
 from audit.models import ContentVersion
 from guides.models import LegalDocument, legal_content_key
 
-from .models import Consent, Profile, ProfileChange, User
+from .models import Consent, Profile, ProfileChange
 from .validators import format_phone
 
 REFERENCE_LANGUAGE = "fr"
@@ -104,33 +105,44 @@ class AcceptanceStatus:
         return self.current_version is not None and self.accepted_version != self.current_version
 
 
+@cache
+def _acceptance_sql(purposes: tuple[str, ...]) -> tuple[str, list[str]]:
+    """The statement behind :func:`acceptance_status` and its constant parameters."""
+    columns, params = [], []
+    for purpose in purposes:
+        columns.append(
+            "(SELECT version FROM audit_contentversion"
+            " WHERE key = %s ORDER BY version DESC LIMIT 1)"
+        )
+        params.append(document_key_for(purpose))
+        columns.append(
+            "(SELECT CASE WHEN granted THEN version END FROM accounts_consent"
+            " WHERE user_id = %s AND purpose = %s ORDER BY created_at DESC, id DESC LIMIT 1)"
+        )
+        params.extend([None, purpose])  # None: the user's id, filled in per call
+    return "SELECT " + ", ".join(columns), params
+
+
 def acceptance_status(user, purposes=REQUIRED_PURPOSES) -> list[AcceptanceStatus]:
     """For each purpose: the version in force and the version the person accepted.
 
-    One query (the re-acceptance middleware runs it on every page of a customer): a
-    row of the user with two scalar subqueries per purpose, each served by an index
-    (``audit_contentversion_unique`` and ``accounts_consent_latest``).
+    One query, run by the re-acceptance middleware on every page of a customer: two
+    scalar subqueries per purpose, each served by an index
+    (``audit_contentversion_unique`` and ``accounts_consent_latest``). Written in
+    SQL because the ORM's compilation of the same statement cost more than the
+    query itself on every page (benchmarks/bench_accounts.py).
     """
-    annotations = {}
-    for index, purpose in enumerate(purposes):
-        annotations[f"current_{index}"] = Subquery(
-            ContentVersion.objects.filter(key=document_key_for(purpose))
-            .order_by("-version")
-            .values("version")[:1]
-        )
-        annotations[f"accepted_{index}"] = Subquery(
-            Consent.objects.filter(user=OuterRef("pk"), purpose=purpose)
-            .order_by("-created_at", "-pk")
-            .annotate(granted_version=Case(When(granted=True, then=F("version")), default=None))
-            .values("granted_version")[:1]
-        )
-    row = User.objects.filter(pk=user.pk).annotate(**annotations).values(*annotations)
-    values = row.first() or {}
+    purposes = tuple(purposes)
+    sql, constant = _acceptance_sql(purposes)
+    params = [user.pk if value is None else value for value in constant]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        values = cursor.fetchone()
     return [
         AcceptanceStatus(
             purpose=purpose,
-            current_version=values.get(f"current_{index}"),
-            accepted_version=values.get(f"accepted_{index}"),
+            current_version=values[2 * index],
+            accepted_version=values[2 * index + 1],
         )
         for index, purpose in enumerate(purposes)
     ]
