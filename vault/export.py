@@ -46,7 +46,7 @@ from audit.services import chain_key_for, record
 from mynetspace.core.errors import DomainError
 
 from . import crypto, keys
-from .blobs import DocumentDestroyed, blob_destroy, blob_open
+from .blobs import DocumentDestroyed, blob_open
 from .filenames import clean_filename, ensure_extension, extension_of
 from .models import Document, ExportWindow, ScanStatus, UserKey
 
@@ -487,27 +487,6 @@ def export_window_export_start(
     return vault_export_start(user=locked.user, acting_user=None, meta=meta, via="after_closure")
 
 
-def _documents_destroy_all(*, user) -> int:
-    """Mark every document of ``user`` destroyed and delete the blobs after commit."""
-    now = timezone.now()
-    count = 0
-    for document in Document.objects.select_for_update().filter(owner=user).not_destroyed():
-        document.wrapped_key = None
-        document.destroyed_at = now
-        document.save(update_fields=["wrapped_key", "destroyed_at", "updated_at"])
-        transaction.on_commit(lambda d=document: _blob_destroy_quietly(d))
-        count += 1
-    return count
-
-
-def _blob_destroy_quietly(document: Document) -> None:
-    try:
-        blob_destroy(document=document)
-    except Exception:
-        # The key is gone: an orphan blob is unreadable ciphertext. vault_verify lists it.
-        logger.warning("could not delete the blob of document %s", document.pk, exc_info=True)
-
-
 def export_window_end(
     *, window: ExportWindow, reason: str, meta: RequestMeta | None = None
 ) -> ExportWindow:
@@ -515,14 +494,14 @@ def export_window_end(
 
     ``reason``: ``window_ended`` (the daily job) or ``customer_request``.
     """
-    from .services import user_key_destroy
+    from .services import documents_destroy_all, user_key_destroy
 
     with transaction.atomic():
         locked = ExportWindow.objects.select_for_update().select_related("user").get(pk=window.pk)
         if locked.ended_at is not None:
             return locked
         user_key_destroy(user=locked.user, reason=f"export_window:{reason}", meta=meta)
-        destroyed = _documents_destroy_all(user=locked.user)
+        destroyed = documents_destroy_all(user=locked.user)
         locked.ended_at = timezone.now()
         locked.password_hash = ""
         locked.save(update_fields=["ended_at", "password_hash"])

@@ -17,6 +17,8 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from audit.models import AppendOnlyModel
+
 from .crypto import FORMAT_VERSION
 
 
@@ -464,7 +466,7 @@ class StaffGrantTeam(models.TextChoices):
     SUPPORT = "support", _("L'équipe support")
 
 
-class StaffGrant(models.Model):
+class StaffGrant(AppendOnlyModel):
     """The customer's express, time-limited consent to let our staff read named documents.
 
     Evidence, written once (model and PostgreSQL triggers refuse UPDATE and DELETE):
@@ -526,20 +528,8 @@ class StaffGrant(models.Model):
     def __str__(self) -> str:
         return f"StaffGrant({self.pk}, owner={self.owner_id})"
 
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            from audit.models import AppendOnlyError
 
-            raise AppendOnlyError("StaffGrant rows are evidence and cannot be updated.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        from audit.models import AppendOnlyError
-
-        raise AppendOnlyError("StaffGrant rows are evidence and cannot be deleted.")
-
-
-class StaffGrantRevocation(models.Model):
+class StaffGrantRevocation(AppendOnlyModel):
     """The end of a :class:`StaffGrant` before its window closed. Written once."""
 
     class Reason(models.TextChoices):
@@ -569,18 +559,6 @@ class StaffGrantRevocation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.grant_id} {self.reason} {self.revoked_at:%Y-%m-%d}"
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            from audit.models import AppendOnlyError
-
-            raise AppendOnlyError("StaffGrantRevocation rows are evidence.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        from audit.models import AppendOnlyError
-
-        raise AppendOnlyError("StaffGrantRevocation rows are evidence.")
 
 
 class ExportWindow(models.Model):

@@ -918,6 +918,21 @@ def document_destroy(
     return document
 
 
+def documents_destroy_all(*, user) -> int:
+    """Destroy every document of ``user`` inside the caller's transaction; returns how many.
+
+    For the end of a vault (the export window after account closure): the caller
+    records one event for the whole vault, and has destroyed the user key already.
+    """
+    now = timezone.now()
+    count = 0
+    for document in Document.objects.select_for_update().filter(owner=user).not_destroyed():
+        _document_destroy_in_transaction(document, now=now)
+        document.save(update_fields=["wrapped_key", "destroyed_at", "updated_at"])
+        count += 1
+    return count
+
+
 def trash_purge(*, now=None, limit: int = 1000) -> int:
     """Destroy documents trashed more than 30 days ago; returns how many (daily job)."""
     now = now or timezone.now()
