@@ -26,9 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.apps import apps
-from django.urls import NoReverseMatch, reverse
 
-from mynetspace.core.context_processors import path_exists
+from mynetspace.core.context_processors import first_url, path_exists
 
 from . import selectors
 
@@ -79,10 +78,7 @@ def panels_for(request) -> list[RenderedPanel]:
 
 def url_or_empty(name: str) -> str:
     """The URL named ``name``, or "" when that page does not exist (yet)."""
-    try:
-        return reverse(name)
-    except NoReverseMatch:
-        return ""
+    return first_url(name)
 
 
 def _path_or_empty(path: str) -> str:

@@ -2,14 +2,26 @@
 
 ``site_values()`` needs no request and touches no database, so the 500 page can use
 it when everything else may be broken; ``site()`` adds what depends on the request.
+
+Which paths exist and where "cancel" and "logout" point depend only on the URLconf, so
+they are worked out once per URLconf (and script prefix), not on every page: resolving
+a dozen paths took about 6% of the server time of a customer page.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.urls import NoReverseMatch, Resolver404, resolve, reverse
+from django.urls import (
+    NoReverseMatch,
+    Resolver404,
+    get_resolver,
+    get_script_prefix,
+    get_urlconf,
+    reverse,
+)
 from django.utils.translation import gettext_lazy as _
 
 OFFICIAL_PORTAL_URL = "https://www.service-public.fr/"
@@ -40,8 +52,15 @@ ACCOUNT_NAV = [
 
 def path_exists(path: str) -> bool:
     """True when ``path`` is served by a view of the current URLconf."""
+    # The resolver is a new object whenever the URLconf changes (override_settings,
+    # clear_url_caches), so the answer is remembered per resolver.
+    return _resolves(get_resolver(get_urlconf()), path)
+
+
+@functools.lru_cache(maxsize=256)
+def _resolves(resolver, path: str) -> bool:
     try:
-        resolve(path)
+        resolver.resolve(path)
     except Resolver404:
         return False
     return True
@@ -57,7 +76,14 @@ def nav_items(entries, current_path: str = "") -> list[NavItem]:
     return items
 
 
-def _first_url(*names: str) -> str:
+def first_url(*names: str) -> str:
+    """The URL of the first of ``names`` that the URLconf serves, or ""."""
+    return _first_url_in(get_resolver(get_urlconf()), get_script_prefix(), names)
+
+
+@functools.lru_cache(maxsize=64)
+def _first_url_in(resolver, script_prefix: str, names: tuple[str, ...]) -> str:
+    # resolver and script_prefix are the cache key: reverse() reads both itself.
     for name in names:
         try:
             return reverse(name)
@@ -77,7 +103,7 @@ def site_values() -> dict:
         "SUPPORT_EMAIL": settings.SUPPORT_EMAIL,
         "MEDIATOR_NAME": settings.MEDIATOR_NAME,
         "MEDIATOR_URL": settings.MEDIATOR_URL,
-        "CANCEL_URL": _first_url("cancel") or "/resilier/",
+        "CANCEL_URL": first_url("cancel") or "/resilier/",
         "public_nav": nav_items(PUBLIC_NAV),
     }
 
@@ -92,5 +118,5 @@ def site(request) -> dict:
     }
     # Until accounts bring their own pages, the admin login is the one that exists.
     values["LOGIN_URL"] = settings.LOGIN_URL
-    values["LOGOUT_URL"] = _first_url("account_logout", "admin:logout")
+    values["LOGOUT_URL"] = first_url("account_logout", "admin:logout")
     return values
