@@ -552,9 +552,7 @@ class ChainStatus:
 def _verify_from(chain_key: str, *, anchor_seq: int, anchor_hash: str, length: int, head: str):
     """Check events ``anchor_seq..length`` of one chain; returns (problem, seq, count).
 
-    The anchor (the last event verified before) must still carry the hash verified
-    then and match it; every later event must follow the previous one and match its own hash; the
-    last one must be the head row. One query, streamed.
+    One query, streamed when the stretch is long (the first visit of a long chain).
     """
     rows = (
         Event.objects.filter(chain_key=chain_key, seq__gte=max(anchor_seq, 1), seq__lte=length)
@@ -565,6 +563,18 @@ def _verify_from(chain_key: str, *, anchor_seq: int, anchor_hash: str, length: i
         # A long unverified stretch (first visit of a long chain) is streamed; the
         # usual case (a few new events) is one plain fetch.
         rows = rows.iterator(chunk_size=_STREAM_ABOVE)
+    return _check_rows(
+        chain_key, rows, anchor_seq=anchor_seq, anchor_hash=anchor_hash, length=length, head=head
+    )
+
+
+def _check_rows(chain_key: str, rows, *, anchor_seq: int, anchor_hash: str, length: int, head: str):
+    """Check ``rows`` (``_COLUMNS``, by ``seq``) as events ``anchor_seq..length``.
+
+    The anchor (the last event verified before) must still carry the hash verified
+    then and match it; every later event must follow the previous one and match its own hash; the
+    last one must be the head row. Returns (problem, seq, count).
+    """
     expected_seq = anchor_seq + 1
     prev = anchor_hash
     count = 0
@@ -614,25 +624,68 @@ class _State:
     problem: str
 
 
-def _head_and_state(chain_key: str) -> tuple[tuple[int, str], _State | None]:
-    """The chain's head ``(length, hash)`` and its verification state, in one query.
+#: The head row, the verification state and the events from the anchor to the head,
+#: in one statement. The events come only when a state exists, is not broken and at
+#: most ``_STREAM_ABOVE`` events were appended since (``e.seq >= verified_seq`` also
+#: holds for a state at 0, as every ``seq`` is at least 1).
+_HEAD_STATE_EVENTS_SQL = (
+    "SELECT c.length, c.head_hash, v.verified_seq, v.verified_hash, v.broken_seq, v.problem,"
+    # The columns of _COLUMNS, in their order.
+    " e.seq, e.prev_hash, e.hash, e.action, e.actor_id, e.actor_type, e.data, e.ip,"
+    " e.occurred_at, e.on_behalf_of_id, e.request_id, e.target_id, e.target_type, e.user_agent"
+    " FROM (SELECT CAST(%s AS varchar(64)) AS k) q"
+    " LEFT JOIN audit_chain c ON c.key = q.k"
+    " LEFT JOIN accounts_chainverification v ON v.chain_key = q.k"
+    " LEFT JOIN audit_event e ON e.chain_key = q.k AND v.broken_seq IS NULL"
+    " AND e.seq >= v.verified_seq AND e.seq <= c.length AND c.length - v.verified_seq <= %s"
+    " ORDER BY e.seq"
+)
 
-    Plain SQL: this runs on every visit of the journal, and building the equivalent
-    ORM query (two subqueries) cost more than running it.
+
+def _event_converters() -> list[tuple[int, list]]:
+    """The ORM's converters for ``_COLUMNS`` read with plain SQL: (index, functions).
+
+    JSON text becomes Python values everywhere, and on SQLite text becomes datetimes,
+    exactly as a queryset would give them.
     """
-    sql = (
-        "SELECT c.length, c.head_hash, v.verified_seq, v.verified_hash, v.broken_seq, v.problem"
-        " FROM (SELECT CAST(%s AS varchar(64)) AS k) q"
-        " LEFT JOIN audit_chain c ON c.key = q.k"
-        " LEFT JOIN accounts_chainverification v ON v.chain_key = q.k"
-    )
+    converters = []
+    for index, name in enumerate(_COLUMNS):
+        column = Event._meta.get_field(name).get_col(Event._meta.db_table)
+        functions = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+        if functions:
+            converters.append((index, [(func, column) for func in functions]))
+    return converters
+
+
+def _head_state_and_events(chain_key: str):
+    """The chain's head ``(length, hash)``, its verification state, and the events to check.
+
+    One query (plain SQL: this runs on every visit of the journal, and building the
+    equivalent ORM queries cost more than running them). The events, as ``_COLUMNS``
+    tuples from the anchor to the head, are None when the query could not include them
+    (no state yet, a broken one, or a long stretch to stream): the caller reads them then.
+    """
     with connection.cursor() as cursor:
-        cursor.execute(sql, [chain_key])
-        length, head_hash, seq, digest, broken_seq, problem = cursor.fetchone()
+        cursor.execute(_HEAD_STATE_EVENTS_SQL, [chain_key, _STREAM_ABOVE])
+        rows = cursor.fetchall()
+    length, head_hash, seq, digest, broken_seq, problem = rows[0][:6]
     head = (length or 0, head_hash or GENESIS_HASH)
     if seq is None:
-        return head, None
-    return head, _State(seq, digest, broken_seq, problem or "")
+        return head, None, None
+    state = _State(seq, digest, broken_seq, problem or "")
+    if broken_seq is not None or head[0] < seq or head[0] - seq > _STREAM_ABOVE:
+        return head, state, None
+    converters = _event_converters()
+    events = []
+    for row in rows:
+        if row[6] is None:
+            continue
+        values = list(row[6:])
+        for index, functions in converters:
+            for func, column in functions:
+                values[index] = func(values[index], column, connection)
+        events.append(values)
+    return head, state, events
 
 
 def chain_verify_incremental(*, user) -> ChainStatus:
@@ -646,15 +699,16 @@ def chain_verify_incremental(*, user) -> ChainStatus:
     append-only triggers protect them and ``manage.py audit_verify`` checks every
     event end to end.
 
-    Costs a fixed number of queries whatever the chain's length: head and state (one
-    query once the state exists), the events from the anchor, and one upsert when
-    something new was verified. A problem is logged, recorded once as
-    ``audit.chain_verification_failed`` on the system chain, and kept until an
-    operator deletes the state row after investigating.
+    Costs a fixed number of queries whatever the chain's length: one query for the
+    head, the state and the events from the anchor once the state exists (a second
+    one streams them on the first visit, or after more than ``_STREAM_ABOVE`` new
+    events), and one upsert when something new was verified. A problem is logged,
+    recorded once as ``audit.chain_verification_failed`` on the system chain, and
+    kept until an operator deletes the state row after investigating.
     """
     chain_key = chain_key_for(user)
     now = timezone.now()
-    (length, head_hash), state = _head_and_state(chain_key)
+    (length, head_hash), state, events = _head_state_and_events(chain_key)
     if state is not None and state.broken_seq is not None:
         return ChainStatus(
             ok=False,
@@ -667,6 +721,11 @@ def chain_verify_incremental(*, user) -> ChainStatus:
     anchor_hash = state.verified_hash if state is not None else GENESIS_HASH
     if length < anchor_seq:
         problem, seq, count = "the chain is shorter than when last verified", length + 1, 0
+    elif events is not None:
+        problem, seq, count = _check_rows(
+            chain_key, events, anchor_seq=anchor_seq, anchor_hash=anchor_hash, length=length,
+            head=head_hash,
+        )  # fmt: skip
     else:
         problem, seq, count = _verify_from(
             chain_key, anchor_seq=anchor_seq, anchor_hash=anchor_hash, length=length, head=head_hash

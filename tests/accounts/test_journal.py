@@ -182,7 +182,8 @@ def test_query_count_is_the_same_for_10_and_1000_events(client):
     fill_chain(few, 10)
     fill_chain(many, 1000)
 
-    assert _queries_for_journal(client, few) == _queries_for_journal(client, many)
+    # First visit (verifies the chain once, then records the state), later visits.
+    assert _queries_for_journal(client, few) == _queries_for_journal(client, many) == (7, 5)
     filtered = {"type": "auth", "avant": "500"}
     assert _queries_for_journal(client, few, **filtered) == _queries_for_journal(
         client, many, **filtered
@@ -306,6 +307,54 @@ def test_verification_reads_only_what_was_appended_since_the_last_visit():
     state = ChainVerification.objects.get(chain_key=f"user:{user.pk}")
     assert state.verified_seq == 43
     assert state.verified_hash == Chain.objects.get(key=f"user:{user.pk}").head_hash
+
+
+def test_a_later_visit_verifies_new_events_in_one_query(django_assert_num_queries):
+    """GIVEN a chain verified once, then a few events appended
+    WHEN it is verified again
+    THEN head, state and new events are read in one query, plus the state's upsert;
+    with nothing new, the one query is all."""
+    user = make_user("anne@example.test")
+    fill_chain(user, 40)
+    journal.chain_verify_incremental(user=user)
+    fill_chain(user, 3)
+
+    with django_assert_num_queries(2):
+        status = journal.chain_verify_incremental(user=user)
+    with django_assert_num_queries(1):
+        unchanged = journal.chain_verify_incremental(user=user)
+
+    assert (status.ok, status.newly_verified, unchanged.ok) == (True, 3, True)
+
+
+def test_a_long_stretch_of_new_events_is_streamed_and_still_checked(monkeypatch):
+    """GIVEN more new events than one query carries (the stretch is then streamed)
+    WHEN the chain is verified, then one of the next stretch is tampered with
+    THEN the first check passes and the second names the tampered event."""
+    monkeypatch.setattr(journal, "_STREAM_ABOVE", 3)
+    user = make_user("anne@example.test")
+    fill_chain(user, 4)
+    journal.chain_verify_incremental(user=user)
+    fill_chain(user, 10)
+
+    assert journal.chain_verify_incremental(user=user).newly_verified == 10
+    fill_chain(user, 10)
+    tamper_event(Event.objects.get(chain_key=f"user:{user.pk}", seq=20).pk, data={"x": 1})
+    status = journal.chain_verify_incremental(user=user)
+
+    assert (status.ok, status.broken_seq) == (False, 20)
+
+
+def test_a_tampered_new_event_is_detected_on_a_later_visit():
+    user = make_user("anne@example.test")
+    fill_chain(user, 4)
+    journal.chain_verify_incremental(user=user)
+    fill_chain(user, 3)
+    tamper_event(Event.objects.get(chain_key=f"user:{user.pk}", seq=6).pk, data={"x": 1})
+
+    status = journal.chain_verify_incremental(user=user)
+
+    assert (status.ok, status.broken_seq) == (False, 6)
 
 
 def test_a_changed_anchor_or_a_tampered_new_event_is_detected():
