@@ -10,7 +10,7 @@ The API the upload pipeline, downloads, sharing and export build on::
     blob_destroy(document=document)             # deletes the stored object
 
 Both directions stream through Django's storage API: plaintext is never written to
-disk, and memory holds a few 64 KiB records (plus, on S3, the multipart buffers
+disk, and memory holds a few 256 KiB records (plus, on S3, the multipart buffers
 bounded in settings), whatever the file size. On S3 the blob is read from the
 object's body stream rather than through ``S3File``, which would first copy the
 whole object into a temporary file.
@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import queue
+import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -101,6 +103,43 @@ class _EncryptedUpload(File):
         yield from self._pieces
 
 
+class _BackgroundSha256:
+    """The SHA-256 of the pieces handed to :meth:`update`, computed in a helper thread.
+
+    hashlib releases the GIL while it hashes a large piece, so the plaintext's digest
+    is computed on another core while the calling thread sniffs, encrypts and writes
+    the same pieces: without it, hashing was the largest cost of an upload. The pieces
+    must be ``bytes`` (immutable: shared without a copy); at most ``max_pending`` of
+    them wait for the helper.
+    """
+
+    def __init__(self, *, max_pending: int = 4) -> None:
+        self._digest = hashlib.sha256()
+        self._pieces: queue.Queue = queue.Queue(maxsize=max_pending)
+        self._thread: threading.Thread | None = None
+
+    def update(self, piece: bytes) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="vault-sha256", daemon=True)
+            self._thread.start()
+        self._pieces.put(piece)
+
+    def _run(self) -> None:
+        while (piece := self._pieces.get()) is not None:
+            self._digest.update(piece)
+
+    def close(self) -> None:
+        """Stop the helper (after the last piece, or on failure)."""
+        if self._thread is not None:
+            self._pieces.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def hexdigest(self) -> str:
+        self.close()
+        return self._digest.hexdigest()
+
+
 def blob_write(
     *,
     owner,
@@ -126,12 +165,14 @@ def blob_write(
         document_uuid=document_uuid,
         key_version=user_key.version,
     )
-    digest = hashlib.sha256()
+    digest = _BackgroundSha256()
     size = 0
 
     def measured() -> Iterator[bytes]:
         nonlocal size
         for piece in chunks:
+            if not isinstance(piece, bytes):
+                piece = bytes(piece)  # the hashing thread must see what was encrypted
             size += len(piece)
             if max_size is not None and size > max_size:
                 raise BlobTooLarge(max_size)
@@ -143,7 +184,9 @@ def blob_write(
     encrypted = crypto.encrypt_stream(key=data_key, chunks=measured(), document_id=document_uuid)
     try:
         stored_name = storage.save(name, _EncryptedUpload(encrypted, name))
+        sha256 = digest.hexdigest()
     except BaseException:
+        digest.close()
         # The name is this blob's own (a fresh UUID): nothing else can be there.
         _delete_quietly(storage, name)
         raise
@@ -153,7 +196,7 @@ def blob_write(
         wrapped_key=wrapped_key,
         key_version=user_key.version,
         format_version=crypto.FORMAT_VERSION,
-        sha256=digest.hexdigest(),
+        sha256=sha256,
         size=size,
     )
 

@@ -34,9 +34,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 MAGIC = b"MNSV"
 FORMAT_VERSION = 1
 CIPHER_AES_256_GCM = 1
-CHUNK_SIZE = 64 * 1024
-#: Chunk sizes a reader accepts (writers of version 1 use CHUNK_SIZE); the upper
-#: bound keeps a forged header from making a reader allocate without limit.
+#: The chunk size new blobs are written with. The header records each blob's own, so
+#: blobs written with another size (64 KiB before) stay readable.
+CHUNK_SIZE = 256 * 1024
+#: Chunk sizes a reader accepts; the upper bound keeps a forged header from making a
+#: reader allocate without limit.
 MIN_CHUNK_SIZE = 16
 MAX_CHUNK_SIZE = 1024 * 1024
 KEY_SIZE = 32
@@ -137,33 +139,47 @@ def encrypt_stream(
 
     index = 0
 
-    def seal(data: bytes, last: bool) -> bytes:
+    def seal(data, last: bool) -> bytes:
         if index >= MAX_RECORDS:
             raise ValueError("too many records for one blob")
         nonce, aad = _nonce_and_aad(prefix, header_hash, index, last)
         return aead.encrypt(nonce, data, aad)
 
-    # A record of exactly chunk_size may turn out to be the last one, so it is held
-    # back until more data arrives. Pieces that already are whole chunks (Django's
-    # upload handlers give 64 KiB) are sealed without being copied into the buffer.
-    held: bytes | None = None
-    buffer = bytearray()
+    # A record of exactly chunk_size may turn out to be the last one, so a full chunk
+    # is held back until more data arrives. Each plaintext byte is copied at most once
+    # (into ``buffer``, when a chunk straddles pieces): a chunk lying whole inside a
+    # piece is sealed from a view of that piece.
+    held = None  # a full chunk not yet sealed: a view of a piece, or ``buffer`` itself
+    buffer = bytearray(chunk_size)
+    filled = 0
     for piece in chunks:
         if not piece:
             continue
-        if held is not None:
-            yield seal(held, False)
-            index += 1
-            held = None
-        if not buffer and len(piece) == chunk_size:
-            held = bytes(piece)
-            continue
-        buffer += piece
-        while len(buffer) > chunk_size:
-            yield seal(bytes(buffer[:chunk_size]), False)
-            index += 1
-            del buffer[:chunk_size]
-    yield seal(held if held is not None else bytes(buffer), True)
+        view = memoryview(piece).cast("B")
+        if not isinstance(piece, bytes):
+            # The caller may reuse a mutable buffer: the held view must not change.
+            view = memoryview(bytes(view))
+        offset, end = 0, len(view)
+        while offset < end:
+            if held is not None:
+                yield seal(held, False)
+                index += 1
+                if held is buffer:
+                    filled = 0
+                held = None
+            if filled == 0 and end - offset >= chunk_size:
+                held = view[offset : offset + chunk_size]
+                offset += chunk_size
+                continue
+            count = min(chunk_size - filled, end - offset)
+            buffer[filled : filled + count] = view[offset : offset + count]
+            filled += count
+            offset += count
+            if filled == chunk_size:
+                held = buffer
+    if held is None:
+        held = memoryview(buffer)[:filled]
+    yield seal(held, True)
 
 
 def decrypt_stream(

@@ -26,7 +26,7 @@ class UserFactory(factory.django.DjangoModelFactory):
 
 
 def pieces(data: bytes, size: int = 50_000):
-    """``data`` cut into pieces that do not line up with the 64 KiB records."""
+    """``data`` cut into pieces that do not line up with the records."""
     for start in range(0, len(data), size):
         yield data[start : start + size]
 

@@ -11,7 +11,14 @@ from django.db import transaction
 
 from vault import blobs, keys
 from vault.blobs import BlobTooLarge, blob_destroy, blob_open, blob_verify, blob_write
-from vault.crypto import BlobIntegrityError, ciphertext_size
+from vault.crypto import (
+    CHUNK_SIZE,
+    HEADER_SIZE,
+    TAG_SIZE,
+    BlobIntegrityError,
+    ciphertext_size,
+    encrypt_stream,
+)
 from vault.models import Document
 
 from .factories import UserFactory, document_store, pieces, read_back
@@ -103,10 +110,10 @@ def test_a_failing_source_leaves_no_partial_blob(vault_storage):
 
 
 def test_damage_is_detected_when_reading(vault_storage):
-    document = document_store(owner=UserFactory(), content=os.urandom(150_000))
+    document = document_store(owner=UserFactory(), content=os.urandom(2 * CHUNK_SIZE + 5_000))
     (blob_file,) = stored_files(vault_storage)
     raw = bytearray(blob_file.read_bytes())
-    raw[100_000] ^= 0x01  # inside the second record
+    raw[HEADER_SIZE + CHUNK_SIZE + TAG_SIZE + 100] ^= 0x01  # inside the second record
     blob_file.write_bytes(bytes(raw))
 
     received = []
@@ -117,6 +124,46 @@ def test_damage_is_detected_when_reading(vault_storage):
     assert caught.value.record == 1
     assert len(received) == 1, "the intact first record only"
     assert blob_verify(document=document).reason == "bad_tag"
+
+
+def test_a_document_stored_with_64_kib_records_reads_back_and_verifies(vault_storage):
+    """GIVEN a document whose blob was written with the 64 KiB chunks of the first
+    writers (the chunk size is in each blob's header)
+    THEN it still reads back whole and passes the integrity check."""
+    content = os.urandom(3 * 65_536 + 123)
+    document = document_store(owner=UserFactory(), content=content)
+    data_key = blobs.document_data_key(document)
+    (blob_file,) = stored_files(vault_storage)
+    old_blob = b"".join(
+        encrypt_stream(
+            key=data_key, chunks=pieces(content), document_id=document.uuid, chunk_size=65_536
+        )
+    )
+    blob_file.write_bytes(old_blob)
+
+    with blob_open(document=document) as stream:
+        chunks = list(stream)
+    assert [len(chunk) for chunk in chunks] == [65_536, 65_536, 65_536, 123]
+    assert b"".join(chunks) == content
+    assert blob_verify(document=document).ok
+
+
+def test_the_digest_is_of_the_bytes_handed_over_even_from_a_reused_buffer():
+    """GIVEN a source that refills one bytearray for every piece (the digest is
+    computed in a helper thread, after the piece was handed over)
+    THEN the recorded SHA-256 and the stored content are those of the pieces as given."""
+    buffer = bytearray(100_000)
+    expected = hashlib.sha256()
+
+    def refilled():
+        for value in range(20):
+            buffer[:] = bytes([value]) * len(buffer)
+            expected.update(buffer)
+            yield buffer
+
+    info = blob_write(owner=UserFactory(), chunks=refilled())
+    assert info.sha256 == expected.hexdigest()
+    assert info.size == 20 * len(buffer)
 
 
 def test_missing_blob_raises_before_streaming(vault_storage):

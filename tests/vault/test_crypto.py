@@ -334,6 +334,47 @@ def test_an_independent_decryptor_following_the_spec_agrees(plaintext, chunk_siz
     assert spec_decrypt(seal(plaintext, chunk_size=chunk_size), KEY) == plaintext
 
 
+# --- Chunk size: recorded per blob ------------------------------------------------------
+
+
+def test_new_blobs_record_the_writers_chunk_size_in_their_header():
+    blob = seal(os.urandom(CHUNK_SIZE + 10))
+    assert CHUNK_SIZE == 256 * 1024
+    assert int.from_bytes(blob[6:10], "big") == CHUNK_SIZE
+    assert (
+        len(blob) == crypto.ciphertext_size(CHUNK_SIZE + 10) == HEADER_SIZE + CHUNK_SIZE + 10 + 32
+    )
+
+
+@pytest.mark.parametrize("size", [0, 65_536, 65_537, 300_000])
+def test_blobs_written_with_64_kib_chunks_stay_readable(size):
+    """GIVEN a blob written with the 64 KiB chunks of the first writers
+    THEN today's reader and the specification's both decrypt it, record by record."""
+    plaintext = os.urandom(size)
+    blob = seal(plaintext, chunk_size=65_536, piece=50_000)
+    assert int.from_bytes(blob[6:10], "big") == 65_536
+    released, error = open_blob(blob)
+    assert error is None
+    assert released == chunks_of(plaintext, 65_536)
+    assert spec_decrypt(blob, KEY) == plaintext
+
+
+def test_a_reused_input_buffer_does_not_change_what_is_sealed():
+    """GIVEN a caller that refills one bytearray between pieces, a whole chunk each
+    THEN every record holds the bytes the piece had when it was handed over."""
+    buffer = bytearray(16)
+
+    def refilled():
+        for value in (1, 2, 3):
+            buffer[:] = bytes([value]) * 16
+            yield buffer
+
+    blob = b"".join(
+        crypto.encrypt_stream(key=KEY, chunks=refilled(), document_id=DOC, chunk_size=16)
+    )
+    assert spec_decrypt(blob, KEY) == b"\x01" * 16 + b"\x02" * 16 + b"\x03" * 16
+
+
 # --- The file-like wrapper -------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ from django.core.management import call_command
 
 from audit.models import Event
 from vault import blobs, services
+from vault.crypto import CHUNK_SIZE
 from vault.models import Document
 
 from .factories import UserFactory, document_store
@@ -48,7 +49,7 @@ def test_every_kind_of_damage_is_reported_precisely(settings):
     reason, and only those."""
     alice, bob = UserFactory(email="alice@example.test"), UserFactory()
     intact = document_store(owner=alice, content=b"intact")
-    flipped = document_store(owner=alice, content=os.urandom(70_000))
+    flipped = document_store(owner=alice, content=os.urandom(CHUNK_SIZE + 4_000))
     missing = document_store(owner=alice, content=b"disparu")
     wrong_hash = document_store(owner=alice, content=b"empreinte")
     shredded = document_store(owner=bob, content=b"client parti")
