@@ -14,7 +14,9 @@ Each app adds its panels without touching the dashboard page: in its
 
 ``context_func(request)`` returns the panel's template context, or None to hide the
 panel for this person. The page is benchmarked: a context function must cost a fixed
-number of queries (never one per row), and should cost none when it can.
+number of queries (never one per row), and should cost none when it can. Panels of
+different apps that need the same row read it through :func:`shared_read`, so that
+it is read once per page.
 
 Built-in panels (registered below): profile (10), security (80), journal (85),
 privacy (90).
@@ -23,6 +25,7 @@ privacy (90).
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from django.apps import apps
@@ -51,6 +54,9 @@ class RenderedPanel:
 
 _registry: dict[str, Panel] = {}
 
+#: Answers of :func:`shared_read` while :func:`panels_for` runs (None outside it).
+_shared_reads: ContextVar[dict | None] = ContextVar("dashboard_shared_reads", default=None)
+
 
 def register_panel(name: str, template: str, context_func: ContextFunc, order: int = 50) -> None:
     """Add (or replace, by ``name``) a dashboard panel; lower ``order`` comes first."""
@@ -68,12 +74,33 @@ def registered_panels() -> list[Panel]:
 def panels_for(request) -> list[RenderedPanel]:
     """The panels to show to ``request.user``, in order, with their contexts."""
     rendered = []
-    for panel in registered_panels():
-        context = panel.context_func(request)
-        if context is None:
-            continue
-        rendered.append(RenderedPanel(name=panel.name, template=panel.template, context=context))
+    token = _shared_reads.set({})
+    try:
+        for panel in registered_panels():
+            context = panel.context_func(request)
+            if context is None:
+                continue
+            rendered.append(
+                RenderedPanel(name=panel.name, template=panel.template, context=context)
+            )
+    finally:
+        _shared_reads.reset(token)
     return rendered
+
+
+def shared_read(key, read: Callable[[], object]):
+    """``read()``, computed once per dashboard page for ``key`` while panels are built.
+
+    Outside :func:`panels_for` it simply calls ``read()``. Panels only read, so a row
+    read for one panel is still current for the next one (the open subscription: its
+    own panel, and the vault panel's quota through the subscription's entitlements).
+    """
+    answers = _shared_reads.get()
+    if answers is None:
+        return read()
+    if key not in answers:
+        answers[key] = read()
+    return answers[key]
 
 
 def url_or_empty(name: str) -> str:

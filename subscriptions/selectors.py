@@ -12,6 +12,8 @@ from datetime import datetime
 
 from django.utils import timezone
 
+from accounts.dashboard import shared_read
+
 from .models import CreditNote, Invoice, Plan, Subscription
 
 
@@ -47,10 +49,16 @@ _SERVING = frozenset({"active", "cancel_scheduled", "past_due"})
 
 
 def subscription_current_for(user) -> Subscription | None:
-    """The customer's open subscription (at most one exists), with its plan; one query."""
+    """The customer's open subscription (at most one exists), with its plan; one query.
+
+    Read once per dashboard page, whichever panels ask (accounts.dashboard.shared_read).
+    """
     if user is None or not getattr(user, "is_authenticated", False):
         return None
-    return Subscription.objects.open().filter(customer=user).select_related("plan").first()
+    return shared_read(
+        ("subscription_current_for", user.pk),
+        lambda: Subscription.objects.open().filter(customer=user).select_related("plan").first(),
+    )
 
 
 def entitlements_for(user, *, now: datetime | None = None) -> Entitlements:

@@ -142,6 +142,32 @@ def test_dashboard_costs_a_fixed_number_of_queries(client, customer):
     Authenticator.objects.create(user=customer, type=Authenticator.Type.RECOVERY_CODES, data={})
     busy = _count_queries(client)
 
-    # session, user, terms gate, open subscription, profile, authenticators, and the
-    # vault panel: documents and space used (one aggregate), the plan's quota.
-    assert fresh == busy == 8
+    # session, user, terms gate, open subscription (read once for its panel and the
+    # vault's quota), profile, authenticators, the vault's documents and space used.
+    assert fresh == busy == 7
+
+
+def test_panels_share_a_read_within_one_page(client, customer):
+    """GIVEN two panels that need the same row WHEN the dashboard is built, twice
+    THEN the row is read once per page, and outside the dashboard on every call."""
+    reads = []
+
+    def read():
+        reads.append(1)
+        return "row"
+
+    def panel(request):
+        return {"value": dashboard.shared_read(("row", request.user.pk), read)}
+
+    dashboard.register_panel("first_reader", "accounts/dashboard_panel_journal.html", panel)
+    dashboard.register_panel("second_reader", "accounts/dashboard_panel_journal.html", panel)
+    try:
+        assert client.get("/espace/").status_code == 200
+        assert client.get("/espace/").status_code == 200
+    finally:
+        dashboard.unregister_panel("first_reader")
+        dashboard.unregister_panel("second_reader")
+
+    assert len(reads) == 2
+    assert dashboard.shared_read("row", read) == dashboard.shared_read("row", read) == "row"
+    assert len(reads) == 4
