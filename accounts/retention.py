@@ -141,6 +141,7 @@ def _sweep_closed_accounts(report: RetentionReport) -> None:
 
 def _delete_expired_sessions(report: RetentionReport, *, now: dt.datetime) -> None:
     if settings.SESSION_ENGINE not in (
+        "accounts.sessions",
         "django.contrib.sessions.backends.db",
         "django.contrib.sessions.backends.cached_db",
     ):

@@ -182,8 +182,9 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # Sessions live in the database so that web processes stay stateless and a cache
-# outage never logs everybody out.
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# outage never logs everybody out. accounts.sessions is Django's database backend with
+# a cheaper read (docs/decisions.md, "Session reads").
+SESSION_ENGINE = "accounts.sessions"
 
 # --- Authentication -------------------------------------------------------------
 
