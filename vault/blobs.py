@@ -110,15 +110,31 @@ class _BackgroundSha256:
     is computed on another core while the calling thread sniffs, encrypts and writes
     the same pieces: without it, hashing was the largest cost of an upload. The pieces
     must be ``bytes`` (immutable: shared without a copy); at most ``max_pending`` of
-    them wait for the helper.
+    them wait for the helper. Pieces under ``HANDOFF_BYTES`` are gathered first, so
+    that the helper is woken for large pieces only, and a small file is hashed here
+    without a thread.
     """
+
+    HANDOFF_BYTES = 64 * 1024
 
     def __init__(self, *, max_pending: int = 4) -> None:
         self._digest = hashlib.sha256()
         self._pieces: queue.Queue = queue.Queue(maxsize=max_pending)
         self._thread: threading.Thread | None = None
+        self._small = bytearray()
 
     def update(self, piece: bytes) -> None:
+        if len(piece) < self.HANDOFF_BYTES:
+            self._small += piece
+            if len(self._small) < self.HANDOFF_BYTES:
+                return
+            piece, self._small = bytes(self._small), bytearray()
+        elif self._small:
+            self._hand_over(bytes(self._small))
+            self._small = bytearray()
+        self._hand_over(piece)
+
+    def _hand_over(self, piece: bytes) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="vault-sha256", daemon=True)
             self._thread.start()
@@ -137,6 +153,8 @@ class _BackgroundSha256:
 
     def hexdigest(self) -> str:
         self.close()
+        self._digest.update(self._small)
+        self._small = bytearray()
         return self._digest.hexdigest()
 
 

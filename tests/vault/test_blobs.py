@@ -166,6 +166,38 @@ def test_the_digest_is_of_the_bytes_handed_over_even_from_a_reused_buffer():
     assert info.size == 20 * len(buffer)
 
 
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        [10],
+        [70_000],
+        [1, 2, 3] * 10,
+        [100, 70_000, 5, 65_536, 65_535, 300_000, 3],
+        [60_000, 60_000, 1, 200_000, 40_000, 40_000],
+    ],
+)
+def test_the_digest_covers_small_and_large_pieces_in_order(sizes):
+    content = os.urandom(sum(sizes))
+    cut, start = [], 0
+    for size in sizes:
+        cut.append(content[start : start + size])
+        start += size
+
+    owner = UserFactory()
+    info = blob_write(owner=owner, chunks=iter(cut))
+    document = Document.objects.create(
+        uuid=info.document_uuid,
+        owner=owner,
+        title="Morceaux",
+        source="upload",
+        content_type="application/octet-stream",
+        **info.fields(),
+    )
+
+    assert info.sha256 == hashlib.sha256(content).hexdigest()
+    assert read_back(document) == content
+
+
 def test_missing_blob_raises_before_streaming(vault_storage):
     document = document_store(owner=UserFactory())
     for path in stored_files(vault_storage):
