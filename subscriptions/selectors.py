@@ -7,9 +7,11 @@ should look at subscription statuses to decide access.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import connection
 from django.utils import timezone
 
 from accounts.dashboard import shared_read
@@ -55,10 +57,55 @@ def subscription_current_for(user) -> Subscription | None:
     """
     if user is None or not getattr(user, "is_authenticated", False):
         return None
-    return shared_read(
-        ("subscription_current_for", user.pk),
-        lambda: Subscription.objects.open().filter(customer=user).select_related("plan").first(),
+    return shared_read(("subscription_current_for", user.pk), lambda: _open_subscription(user.pk))
+
+
+@functools.cache
+def _open_subscription_sql() -> str:
+    """Every column of the open subscription and of its plan, in model field order.
+
+    Plain SQL, built once from the models: this runs on every dashboard page, and
+    compiling the equivalent queryset (``open().filter(customer=...).select_related
+    ("plan")``) cost more than running it. At most one row: a customer has at most one
+    open subscription (``subscriptions_one_open_per_customer``).
+    """
+    quote = connection.ops.quote_name
+    columns = [f"s.{quote(field.column)}" for field in Subscription._meta.concrete_fields]
+    columns += [f"p.{quote(field.column)}" for field in Plan._meta.concrete_fields]
+    statuses = ", ".join(["%s"] * len(Subscription.OPEN_STATUSES))
+    return (
+        f"SELECT {', '.join(columns)}"  # noqa: S608  (column names from the models)
+        f" FROM {quote(Subscription._meta.db_table)} s"
+        f" JOIN {quote(Plan._meta.db_table)} p ON p.id = s.plan_id"
+        f" WHERE s.customer_id = %s AND s.status IN ({statuses})"
     )
+
+
+def _instance_from_columns(model, values):
+    """A ``model`` instance from its concrete columns, converted as a queryset would."""
+    fields = model._meta.concrete_fields
+    converted = []
+    for field, value in zip(fields, values, strict=True):
+        column = field.get_col(model._meta.db_table)
+        for convert in connection.ops.get_db_converters(column) + column.get_db_converters(
+            connection
+        ):
+            value = convert(value, column, connection)
+        converted.append(value)
+    return model.from_db(connection.alias, [field.attname for field in fields], converted)
+
+
+def _open_subscription(customer_id: int) -> Subscription | None:
+    with connection.cursor() as cursor:
+        cursor.execute(_open_subscription_sql(), [customer_id, *Subscription.OPEN_STATUSES])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    split = len(Subscription._meta.concrete_fields)
+    subscription = _instance_from_columns(Subscription, row[:split])
+    plan = _instance_from_columns(Plan, row[split:])
+    Subscription._meta.get_field("plan").set_cached_value(subscription, plan)
+    return subscription
 
 
 def entitlements_for(user, *, now: datetime | None = None) -> Entitlements:

@@ -171,3 +171,32 @@ def test_panels_share_a_read_within_one_page(client, customer):
     assert len(reads) == 2
     assert dashboard.shared_read("row", read) == dashboard.shared_read("row", read) == "row"
     assert len(reads) == 4
+
+
+def test_a_subscribed_customer_costs_the_same_queries_and_sees_their_plan(client, customer):
+    """GIVEN a customer with an active subscription WHEN they open /espace/
+    THEN the page costs what it costs without one, names the plan, and shows its quota;
+    the open subscription read for the page is the row the ORM gives, plan included."""
+    from django.forms.models import model_to_dict
+
+    from subscriptions.models import Subscription
+    from subscriptions.selectors import subscription_current_for
+    from tests.subscriptions.factories import PlanFactory, activated
+
+    without = _count_queries(client)
+    plan = PlanFactory(name_fr="Sérénité", vault_quota_bytes=3 * 1024**3)
+    activated(customer=customer, plan=plan)
+
+    assert _count_queries(client) == without
+    page = _page(client.get("/espace/"))
+    assert "Formule Sérénité, 9,90 € TTC par mois." in page
+    assert "Espace utilisé : 0 octet sur 3,0 Gio" in page
+    current = subscription_current_for(customer)
+    expected = Subscription.objects.select_related("plan").get(customer=customer)
+    assert model_to_dict(current) == model_to_dict(expected)
+    assert [getattr(current, f.attname) for f in Subscription._meta.concrete_fields] == [
+        getattr(expected, f.attname) for f in Subscription._meta.concrete_fields
+    ]
+    assert [getattr(current.plan, f.attname) for f in plan._meta.concrete_fields] == [
+        getattr(expected.plan, f.attname) for f in plan._meta.concrete_fields
+    ]
