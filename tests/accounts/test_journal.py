@@ -228,6 +228,22 @@ def test_filter_by_kind_shows_only_that_kind(client):
     assert "Acceptation : Conditions générales de vente" in response.content.decode()
 
 
+def test_a_kind_matches_its_own_prefix_only():
+    """GIVEN actions whose names start like the kind ("auth_extra.x", "authx.y")
+    WHEN the journal is filtered on "auth" THEN only "auth.*" events are listed, both ways."""
+    user = make_user("anne@example.test")
+    for action in ("auth.login", "auth_extra.step", "authx.step", "auth.logout", "consent.given"):
+        record(action=action, subject=user, actor=user)
+
+    newest = journal.journal_page(user=user, kind="auth")
+    older = journal.journal_page(user=user, kind="auth", before=4)
+    newer = journal.journal_page(user=user, kind="auth", after=1)
+
+    assert [e.event.action for e in newest.entries] == ["auth.logout", "auth.login"]
+    assert [e.event.seq for e in older.entries] == [1]
+    assert [e.event.seq for e in newer.entries] == [4]
+
+
 @pytest.mark.parametrize(
     "params",
     [
