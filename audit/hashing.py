@@ -168,23 +168,25 @@ def chain_hash(prev_hash: str, body: Mapping) -> str:
 
 def event_hash(event) -> str:
     """Recompute the hash of an :class:`audit.models.Event` (stored or about to be)."""
-    return chain_hash(
-        event.prev_hash,
-        event_body(
-            chain_key=event.chain_key,
-            seq=event.seq,
-            occurred_at=event.occurred_at,
-            actor_type=event.actor_type,
-            actor_id=event.actor_id,
-            on_behalf_of_id=event.on_behalf_of_id,
-            action=event.action,
-            target_type=event.target_type,
-            target_id=event.target_id,
-            data=event.data,
-            ip=event.ip,
-            user_agent=event.user_agent,
-            request_id=event.request_id,
-        ),
+    return chain_hash(event.prev_hash, body_of(event))
+
+
+def body_of(event) -> dict:
+    """The body of an :class:`audit.models.Event`, as its hash covers it."""
+    return event_body(
+        chain_key=event.chain_key,
+        seq=event.seq,
+        occurred_at=event.occurred_at,
+        actor_type=event.actor_type,
+        actor_id=event.actor_id,
+        on_behalf_of_id=event.on_behalf_of_id,
+        action=event.action,
+        target_type=event.target_type,
+        target_id=event.target_id,
+        data=event.data,
+        ip=event.ip,
+        user_agent=event.user_agent,
+        request_id=event.request_id,
     )
 
 

@@ -12,6 +12,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from .fields import CanonicalJSONField
+
 GENESIS_HASH = "0" * 64
 
 
@@ -95,7 +97,7 @@ class Event(AppendOnlyModel):
     action = models.CharField(max_length=100)
     target_type = models.CharField(max_length=100, blank=True, default="")
     target_id = models.CharField(max_length=100, blank=True, default="")
-    data = models.JSONField(default=dict)
+    data = CanonicalJSONField(default=dict)
     ip = models.CharField(max_length=45, blank=True, default="")
     user_agent = models.CharField(max_length=500, blank=True, default="")
     request_id = models.CharField(max_length=64, blank=True, default="")

@@ -13,7 +13,6 @@ never wait for each other.
 from __future__ import annotations
 
 import base64
-import json
 import re
 
 from django.db import connection, transaction
@@ -26,6 +25,7 @@ from mynetspace.core.errors import DomainError
 from . import merkle, signing
 from .context import RequestMeta, current_meta
 from .hashing import (
+    canonical_json,
     chain_hash,
     content_hash,
     event_body,
@@ -74,7 +74,7 @@ _PG_APPEND = (
     " INSERT INTO audit_event (chain_key, seq, occurred_at, actor_type, actor_id,"
     " on_behalf_of_id, action, target_type, target_id, data, ip, user_agent, request_id,"
     " prev_hash, hash)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s) RETURNING id"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
     "), h AS (UPDATE audit_chain SET length = %s, head_hash = %s, updated_at = %s WHERE id = %s)"
     " SELECT id FROM e"
 )
@@ -134,7 +134,7 @@ def _store(event: Event, head_id: int) -> None:
                     event.action,
                     event.target_type,
                     event.target_id,
-                    json.dumps(event.data, ensure_ascii=False, allow_nan=False),
+                    canonical_json(event.data).decode(),
                     event.ip,
                     event.user_agent,
                     event.request_id,

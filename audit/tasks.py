@@ -35,3 +35,23 @@ def checkpoint_create() -> int:
     checkpoint = services.checkpoint_create(meta=None)
     logger.info("Audit checkpoint %s over %s chains", checkpoint.root_hash, checkpoint.tree_size)
     return checkpoint.pk
+
+
+@shared_task(name="audit.tasks.verify_full", ignore_result=True)
+def verify_full() -> int:
+    """Recompute every event from its columns (``audit_verify --full``), weekly.
+
+    The default ``audit_verify`` trusts PostgreSQL to derive each event's body; this
+    run does not, so a change made below SQL (to the database files) is found too.
+    Problems are logged as errors, for the operators' alerting.
+    """
+    from .verify import verify_all
+
+    report = verify_all(full=True)
+    if report.ok:
+        logger.info("%s", report.summary())
+    else:
+        for problem in report.problems:
+            logger.error("audit_verify --full: %s", problem)
+        logger.error("%s", report.summary())
+    return report.problem_count

@@ -20,13 +20,16 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from django.db import connection, transaction
+from django.conf import settings
+from django.db import DataError, connection, transaction
 from django.db.models import Q
 
-from . import merkle, signing
+from . import merkle, pgbody, signing
 from .hashing import GENESIS_HASH, content_hash, format_timestamp
 from .models import Chain, Checkpoint, ContentVersion, Event, InboundEmail, OutboundEmail
 
@@ -154,21 +157,21 @@ def _iter_event_rows_postgresql(chain_key: str | None) -> Iterator[tuple]:
             cursor.close()
 
 
-def verify_chains(report: Report) -> None:
-    heads = {
-        key: (length, head)
-        for key, length, head in Chain.objects.values_list("key", "length", "head_hash")
-    }
-    report.chains = len(heads)
-    current = None
-    expected_seq = 1
-    prev = GENESIS_HASH
-    last_hash = GENESIS_HASH
-    events = 0
-    add = report.add
+class _ChainChecker:
+    """Compares events with their chains' head rows; checks rows in full when asked.
 
-    def close(key: str, last_seq: int, last: str) -> None:
-        head = heads.pop(key, None)
+    ``close`` ends a chain (its last ``seq`` and ``hash``) against the head row;
+    ``check_rows`` recomputes everything for a stream of rows in Python, reporting
+    each problem precisely; ``finish`` reports head rows that no event matched.
+    """
+
+    def __init__(self, report: Report, heads: dict[str, tuple[int, str]]) -> None:
+        self.report = report
+        self.heads = heads
+
+    def close(self, key: str, last_seq: int, last: str) -> None:
+        add = self.report.add
+        head = self.heads.pop(key, None)
         if head is None:
             add(Problem("chain", f"chain {key}", "events exist but the chain has no head row"))
             return
@@ -207,104 +210,329 @@ def verify_chains(report: Report) -> None:
                 )
             )
 
-    for row in iter_event_rows():
-        (
-            key,
-            seq,
-            prev_hash,
-            stored_hash,
-            action,
-            actor_id,
-            actor_type,
-            data,
-            ip,
-            occurred_at,
-            on_behalf_of_id,
-            request_id,
-            target_id,
-            target_type,
-            user_agent,
-        ) = row
-        events += 1
-        if key != current:
-            if current is not None:
-                close(current, expected_seq - 1, last_hash)
-            current, expected_seq, prev = key, 1, GENESIS_HASH
-        if seq != expected_seq:
-            if seq > expected_seq:
+    def check_rows(self, rows: Iterator[tuple]) -> int:
+        """Check rows of :data:`EVENT_COLUMNS` grouped by chain in ``seq`` order."""
+        add = self.report.add
+        current = None
+        expected_seq = 1
+        prev = GENESIS_HASH
+        last_hash = GENESIS_HASH
+        events = 0
+        for row in rows:
+            (
+                key,
+                seq,
+                prev_hash,
+                stored_hash,
+                action,
+                actor_id,
+                actor_type,
+                data,
+                ip,
+                occurred_at,
+                on_behalf_of_id,
+                request_id,
+                target_id,
+                target_type,
+                user_agent,
+            ) = row
+            events += 1
+            if key != current:
+                if current is not None:
+                    self.close(current, expected_seq - 1, last_hash)
+                current, expected_seq, prev = key, 1, GENESIS_HASH
+            if seq != expected_seq:
+                if seq > expected_seq:
+                    add(
+                        Problem(
+                            "event",
+                            f"chain {key} seq {expected_seq}",
+                            f"events {expected_seq} to {seq - 1} are missing",
+                            "seq",
+                            str(expected_seq),
+                            str(seq),
+                        )
+                    )
+                else:  # pragma: no cover - the unique constraint prevents it
+                    add(Problem("event", f"chain {key} seq {seq}", "duplicate sequence number"))
+            elif prev_hash != prev:
                 add(
                     Problem(
                         "event",
-                        f"chain {key} seq {expected_seq}",
-                        f"events {expected_seq} to {seq - 1} are missing",
-                        "seq",
-                        str(expected_seq),
-                        str(seq),
+                        f"chain {key} seq {seq}",
+                        "not linked to the previous event",
+                        "prev_hash",
+                        prev,
+                        prev_hash,
                     )
                 )
-            else:  # pragma: no cover - the unique constraint prevents it
-                add(Problem("event", f"chain {key} seq {seq}", "duplicate sequence number"))
-        elif prev_hash != prev:
-            add(
-                Problem(
-                    "event",
-                    f"chain {key} seq {seq}",
-                    "not linked to the previous event",
-                    "prev_hash",
-                    prev,
-                    prev_hash,
+            body = _encode(
+                {
+                    "action": action,
+                    "actor_id": actor_id,
+                    "actor_type": actor_type,
+                    "chain_key": key,
+                    "data": data,
+                    "ip": ip,
+                    "occurred_at": _ts(occurred_at),
+                    "on_behalf_of_id": on_behalf_of_id,
+                    "request_id": request_id,
+                    "seq": seq,
+                    "target_id": target_id,
+                    "target_type": target_type,
+                    "user_agent": user_agent,
+                }
+            ).encode()
+            try:
+                computed = _sha256(_fromhex(prev_hash) + body).hexdigest()
+            except ValueError:
+                computed = None
+            if computed != stored_hash:
+                add(
+                    Problem(
+                        "event",
+                        f"chain {key} seq {seq}",
+                        "stored content does not match its hash",
+                        "hash",
+                        computed or "(prev_hash is not hex)",
+                        stored_hash,
+                    )
                 )
-            )
-        body = _encode(
-            {
-                "action": action,
-                "actor_id": actor_id,
-                "actor_type": actor_type,
-                "chain_key": key,
-                "data": data,
-                "ip": ip,
-                "occurred_at": _ts(occurred_at),
-                "on_behalf_of_id": on_behalf_of_id,
-                "request_id": request_id,
-                "seq": seq,
-                "target_id": target_id,
-                "target_type": target_type,
-                "user_agent": user_agent,
-            }
-        ).encode()
+            prev = stored_hash
+            last_hash = stored_hash
+            expected_seq = seq + 1
+        if current is not None:
+            self.close(current, expected_seq - 1, last_hash)
+        return events
+
+    def finish(self) -> None:
+        for key, (length, _head) in sorted(self.heads.items()):
+            if length:
+                self.report.add(
+                    Problem(
+                        "chain",
+                        f"chain {key} seq 1",
+                        "head row names events that are missing",
+                        "length",
+                        str(length),
+                        "0",
+                    )
+                )
+
+
+def _heads() -> dict[str, tuple[int, str]]:
+    return {
+        key: (length, head)
+        for key, length, head in Chain.objects.values_list("key", "length", "head_hash")
+    }
+
+
+def verify_chains(report: Report, *, full: bool = False) -> None:
+    """Every chain, event by event, against its head row.
+
+    On PostgreSQL the events are hashed inside the database, over the canonical body
+    that it derives from each row (:mod:`audit.pgbody`), in several key ranges at once
+    when not inside a transaction; only chains where something is off are checked
+    again in Python, for a precise report. ``full`` recomputes every body from the
+    columns in Python instead, independently of the database's derivation.
+    """
+    if connection.vendor == "postgresql":
+        if connection.in_atomic_block:
+            _verify_chains_postgresql(report, sessions=1, full=full)
+        else:
+            # One snapshot for the heads and every session: a consistent picture of
+            # the log even while the application goes on appending.
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                _verify_chains_postgresql(report, sessions=_sessions(), full=full)
+        return
+    heads = _heads()
+    report.chains = len(heads)
+    checker = _ChainChecker(report, heads)
+    report.events = checker.check_rows(iter_event_rows())
+    checker.finish()
+
+
+def _sessions() -> int:
+    configured = getattr(settings, "AUDIT_VERIFY_SESSIONS", None)
+    return max(1, configured or min(4, os.cpu_count() or 1))
+
+
+# For each chain in a key range: its number of events and last seq, and
+# whether every event is in place (seq contiguous from 1, linked to the previous
+# hash) and hashes, with its prev_hash, to its stored hash. A prev_hash or hash that is
+# not hex makes decode() fail the whole query: the caller then checks in Python. The
+# bytes comparison accepts another spelling of the same digest (upper case), but every
+# stored hash is also compared as text, with the next event's prev_hash or the head row.
+_CHAIN_SUMMARY_SQL = """
+SELECT chain_key, count(*), max(seq), bool_and(ok)
+FROM (
+    SELECT chain_key,
+        seq,
+        seq = row_number() OVER w
+        AND prev_hash = coalesce(lag(hash) OVER w, %(genesis)s)
+        AND sha256(decode(prev_hash, 'hex') || body) = decode(hash, 'hex') AS ok
+    FROM audit_event
+    WHERE {where}
+    WINDOW w AS (PARTITION BY chain_key ORDER BY seq)
+) AS checked
+GROUP BY chain_key
+"""
+
+
+def _body_problem(cursor) -> Problem | None:
+    """Is ``audit_event.body`` still generated by :data:`pgbody.BODY_EXPRESSION`?"""
+    definition = (
+        "SELECT a.attgenerated, pg_get_expr(d.adbin, d.adrelid) FROM pg_attribute a"
+        " LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
+        " WHERE a.attrelid = %s::regclass AND a.attname = 'body' AND NOT a.attisdropped"
+    )
+    cursor.execute(definition, ["audit_event"])
+    found = cursor.fetchone()
+    where = "table audit_event, column body"
+    if found is None:
+        return Problem("schema", where, "the generated canonical body column is missing")
+    expected = _reference_definition(cursor, definition)
+    if tuple(found) != expected:
+        return Problem(
+            "schema",
+            where,
+            "no longer generated from the event's columns by the canonical expression",
+            "definition",
+            "generated by audit.pgbody.BODY_EXPRESSION",
+            "generated by another expression" if found[0] == "s" else "an ordinary column",
+        )
+    return None
+
+
+_reference_definitions: dict[tuple, tuple] = {}
+
+
+def _reference_definition(cursor, definition: str) -> tuple:
+    """PostgreSQL's own rendering of the canonical expression, once per server version."""
+    key = (connection.settings_dict["NAME"], connection.pg_version)
+    if key in _reference_definitions:
+        return _reference_definitions[key]
+    columns = ", ".join(pgbody.BODY_COLUMNS)
+    cursor.execute("SAVEPOINT audit_body_reference")
+    try:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE audit_body_reference AS SELECT {columns}"  # noqa: S608
+            " FROM audit_event WITH NO DATA"
+        )
+        cursor.execute(
+            "ALTER TABLE audit_body_reference ADD COLUMN body bytea GENERATED ALWAYS AS"
+            f" ({pgbody.BODY_EXPRESSION}) STORED"
+        )
+        cursor.execute(definition, ["audit_body_reference"])
+        expected = cursor.fetchone()
+    finally:
+        cursor.execute("ROLLBACK TO SAVEPOINT audit_body_reference")
+        cursor.execute("RELEASE SAVEPOINT audit_body_reference")
+    _reference_definitions[key] = tuple(expected)
+    return _reference_definitions[key]
+
+
+#: Below this many events per session, opening another session costs more than it saves.
+EVENTS_PER_SESSION = 10_000
+
+
+def _key_ranges(keys: list[str], parts: int) -> list[tuple[str | None, str | None]]:
+    """Contiguous ranges of chain keys covering every key, existing or not."""
+    keys = sorted(keys)
+    if parts <= 1 or len(keys) < 2 * parts:
+        return [(None, None)]
+    step = len(keys) / parts
+    bounds = [keys[round(i * step)] for i in range(1, parts)]
+    return list(zip([None, *bounds], [*bounds, None], strict=True))
+
+
+def _summary_query(low: str | None, high: str | None) -> tuple[str, dict]:
+    conditions, params = ["true"], {"genesis": GENESIS_HASH}
+    if low is not None:
+        conditions.append("chain_key >= %(low)s")
+        params["low"] = low
+    if high is not None:
+        conditions.append("chain_key < %(high)s")
+        params["high"] = high
+    return _CHAIN_SUMMARY_SQL.format(where=" AND ".join(conditions)), params
+
+
+def _summaries(cursor, keys: list[str], sessions: int) -> list[tuple] | None:
+    """Chain summaries from the database, or ``None`` if it could not hash every event."""
+    ranges = _key_ranges(keys, sessions)
+    try:
+        if len(ranges) == 1:
+            with transaction.atomic():  # a refused query leaves the transaction usable
+                cursor.execute(*_summary_query(None, None))
+                return cursor.fetchall()
+        cursor.execute("SELECT pg_export_snapshot()")
+        return _summaries_in_sessions(ranges, cursor.fetchone()[0])
+    except (DataError, connection.Database.DataError):
+        return None  # e.g. a prev_hash that is not hex
+
+
+def _summaries_in_sessions(ranges, snapshot: str) -> list[tuple]:
+    """Run the summary of each key range in its own session, on one snapshot."""
+    if not all(c.isalnum() or c == "-" for c in snapshot):  # pragma: no cover
+        raise ValueError(f"unexpected snapshot id {snapshot!r}")
+
+    def run(bounds):
+        raw = connection.get_new_connection(connection.get_connection_params())
         try:
-            computed = _sha256(_fromhex(prev_hash) + body).hexdigest()
-        except ValueError:
-            computed = None
-        if computed != stored_hash:
-            add(
-                Problem(
-                    "event",
-                    f"chain {key} seq {seq}",
-                    "stored content does not match its hash",
-                    "hash",
-                    computed or "(prev_hash is not hex)",
-                    stored_hash,
-                )
-            )
-        prev = stored_hash
-        last_hash = stored_hash
-        expected_seq = seq + 1
-    if current is not None:
-        close(current, expected_seq - 1, last_hash)
-    for key, (length, _head) in sorted(heads.items()):
-        if length:
-            add(
-                Problem(
-                    "chain",
-                    f"chain {key} seq 1",
-                    "head row names events that are missing",
-                    "length",
-                    str(length),
-                    "0",
-                )
-            )
+            with raw.cursor() as cursor:
+                cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+                cursor.execute(*_summary_query(*bounds))
+                rows = cursor.fetchall()
+                cursor.execute("COMMIT")
+                return rows
+        finally:
+            raw.close()
+
+    with ThreadPoolExecutor(max_workers=len(ranges)) as pool:
+        return [row for rows in pool.map(run, ranges) for row in rows]
+
+
+def _verify_chains_postgresql(report: Report, *, sessions: int, full: bool) -> None:
+    heads = _heads()
+    report.chains = len(heads)
+    checker = _ChainChecker(report, heads)
+    summaries = None
+    if not full:
+        with connection.cursor() as cursor:
+            problem = _body_problem(cursor)
+            if problem is None:
+                expected_events = sum(length for length, _hash in heads.values())
+                sessions = max(1, min(sessions, expected_events // EVENTS_PER_SESSION))
+                summaries = _summaries(cursor, list(heads), sessions)
+            else:
+                # The database's own derivation cannot be trusted: all in Python.
+                report.add(problem)
+    if summaries is None:
+        report.events = checker.check_rows(iter_event_rows())
+        checker.finish()
+        return
+    # The event each head row names: one index lookup per chain.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.key, e.hash FROM audit_chain c"
+            " JOIN audit_event e ON e.chain_key = c.key AND e.seq = c.length"
+        )
+        named = dict(cursor.fetchall())
+    events = 0
+    suspects = []
+    for key, count, last_seq, ok in sorted(summaries):
+        if ok and count == last_seq:
+            events += count
+            checker.close(key, last_seq, named.get(key, "(none)"))
+        else:
+            suspects.append(key)
+    for key in suspects:
+        events += checker.check_rows(iter_event_rows(key))
     report.events = events
+    checker.finish()
 
 
 def _verify_raw(report: Report, model, kind: str) -> int:
@@ -524,9 +752,9 @@ def verify_checkpoints(report: Report) -> None:
     report.checkpoints = count
 
 
-def verify_all() -> Report:
+def verify_all(*, full: bool = False) -> Report:
     report = Report()
-    verify_chains(report)
+    verify_chains(report, full=full)
     verify_emails(report)
     verify_content(report)
     verify_checkpoints(report)

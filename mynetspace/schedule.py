@@ -12,6 +12,7 @@ from __future__ import annotations
 
 SWEEP_SECONDS = 60.0
 RETENTION_SECONDS = 24 * 3600.0
+WEEK_SECONDS = 7 * 24 * 3600.0
 
 
 def beat_schedule(*, checkpoint_minutes: int = 60) -> dict[str, dict]:
@@ -30,6 +31,13 @@ def beat_schedule(*, checkpoint_minutes: int = 60) -> dict[str, dict]:
             "task": "audit.tasks.checkpoint_create",
             "schedule": checkpoint_seconds,
             "options": {"expires": checkpoint_seconds - 5},
+        },
+        # Recomputes every event from its columns, independently of PostgreSQL's derived
+        # body (audit_verify --full, docs/evidence-format.md §8).
+        "audit-verify-full": {
+            "task": "audit.tasks.verify_full",
+            "schedule": WEEK_SECONDS,
+            "options": {"expires": WEEK_SECONDS / 2},
         },
         # Applies the retention table of docs/retention.md (accounts.retention).
         "accounts-retention": {

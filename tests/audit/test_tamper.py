@@ -101,8 +101,7 @@ def mutate_event_field(rng, cursor):
         value = event.occurred_at + dt.timedelta(microseconds=rng.randint(1, 10**9))
     else:
         value = json.dumps(mutate_data(rng, event.data))
-    cast = "::jsonb" if field == "data" and cursor.db.vendor == "postgresql" else ""
-    update(cursor, f"UPDATE audit_event SET {field} = %s{cast} WHERE id = %s", [value, event.pk])
+    update(cursor, f"UPDATE audit_event SET {field} = %s WHERE id = %s", [value, event.pk])
     return [f"chain {event.chain_key} seq {event.seq}"]
 
 

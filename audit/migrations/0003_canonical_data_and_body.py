@@ -1,0 +1,56 @@
+"""Event data stored as canonical JSON text; on PostgreSQL, the generated ``body``.
+
+- ``audit_event.data`` becomes text holding the canonical JSON that the event's hash
+  covers (it was jsonb, whose own rendering is not canonical). Existing rows are
+  rewritten to that exact text: a change of representation only, the hashed bytes are
+  the same, so every existing hash still verifies. On PostgreSQL the append-only
+  trigger is disabled for the rewrite only, inside this migration's transaction.
+- PostgreSQL only: the stored generated column ``body`` (``audit.pgbody``), the
+  canonical body that ``audit_verify`` hashes inside the database.
+"""
+
+import json
+
+from django.db import migrations
+
+import audit.fields
+from audit.hashing import canonical_json
+from audit.pgbody import ADD_BODY, DROP_BODY
+
+
+def rewrite_data_canonically(apps, schema_editor):
+    connection = schema_editor.connection
+    postgres = connection.vendor == "postgresql"
+    with connection.cursor() as cursor:
+        if postgres:
+            cursor.execute("ALTER TABLE audit_event DISABLE TRIGGER audit_event_append_only")
+        cursor.execute("SELECT id, data FROM audit_event")
+        rows = cursor.fetchall()
+        changes = []
+        for pk, data in rows:
+            text = canonical_json(json.loads(data)).decode("utf-8")
+            if text != data:
+                changes.append((text, pk))
+        cursor.executemany("UPDATE audit_event SET data = %s WHERE id = %s", changes)
+        if postgres:
+            cursor.execute("ALTER TABLE audit_event ENABLE TRIGGER audit_event_append_only")
+            cursor.execute(ADD_BODY)
+
+
+def drop_body(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(DROP_BODY)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("audit", "0002_append_only_triggers")]
+
+    operations = [
+        migrations.RunPython(migrations.RunPython.noop, drop_body),
+        migrations.AlterField(
+            model_name="event",
+            name="data",
+            field=audit.fields.CanonicalJSONField(default=dict),
+        ),
+        migrations.RunPython(rewrite_data_canonically, migrations.RunPython.noop),
+    ]
