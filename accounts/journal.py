@@ -476,7 +476,7 @@ def _page_rows(chain_key: str, *, kind: str, before, after, limit: int) -> list[
     """Up to ``limit`` events of one chain: after ``after`` oldest first, else newest first
     (before ``before`` when given), of one ``kind`` when given.
 
-    A raw queryset (every column, with the ORM's conversions): compiling the equivalent
+    A raw queryset (the model's columns, with the ORM's conversions): compiling the equivalent
     queryset cost more than running it, on every visit of the journal. ``kind`` is a
     registered prefix; it is compared as a parameter, never written into the SQL.
     """
@@ -492,8 +492,14 @@ def _page_rows(chain_key: str, *, kind: str, before, after, limit: int) -> list[
         params.append(before)
     order = "seq" if after is not None else "seq DESC"
     where = " AND ".join(conditions)
-    sql = f"SELECT * FROM audit_event WHERE {where} ORDER BY {order} LIMIT %s"  # noqa: S608
+    sql = f"SELECT {_event_columns()} FROM audit_event WHERE {where} ORDER BY {order} LIMIT %s"  # noqa: S608
     return list(Event.objects.raw(sql, [*params, limit]))
+
+
+@functools.cache
+def _event_columns() -> str:
+    """The model's columns (the table may hold more, such as PostgreSQL's ``body``)."""
+    return ", ".join(connection.ops.quote_name(f.column) for f in Event._meta.concrete_fields)
 
 
 def journal_page(
