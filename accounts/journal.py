@@ -25,10 +25,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from django.core.signals import setting_changed
 from django.db import connection, transaction
+from django.dispatch import receiver
 from django.utils import formats, timezone
-from django.utils.translation import get_language, gettext_lazy
-from django.utils.translation import gettext as _
+from django.utils.translation import get_language, gettext, gettext_lazy
 
 from audit.hashing import GENESIS_HASH, chain_hash, event_body
 from audit.models import Event
@@ -45,6 +46,24 @@ PAGE_SIZE = 20
 
 _KINDS: dict[str, object] = {}
 _DESCRIBERS: dict[str, Describer] = {}
+
+
+def _(message: str) -> str:
+    """``gettext``, remembered per language: a page of twenty entries asks for the same
+    few phrases (« le … à … », « depuis … », the sentences' heads) again and again."""
+    return _translated(message, get_language())
+
+
+@functools.lru_cache(maxsize=1024)
+def _translated(message: str, language: str | None) -> str:
+    return gettext(message)
+
+
+@receiver(setting_changed)
+def _forget_translations(*, setting: str, **kwargs) -> None:
+    # The catalogues Django loads change with these settings (in tests).
+    if setting in {"LANGUAGES", "LANGUAGE_CODE", "LOCALE_PATHS", "INSTALLED_APPS"}:
+        _translated.cache_clear()
 
 
 # --- Registries ------------------------------------------------------------------------

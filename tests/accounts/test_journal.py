@@ -77,6 +77,21 @@ def test_login_is_described_in_plain_french():
     )
 
 
+def test_sentences_follow_the_active_language_from_one_entry_to_the_next():
+    """The phrases are remembered per language: switching back and forth never mixes them."""
+    from django.utils import translation
+
+    event = _event("auth.login", data={"method": "password"}, user_agent="")
+    with translation.override("en"):
+        english = journal.describe(event)
+    french = journal.describe(event)
+    with translation.override("en"):
+        english_again = journal.describe(event)
+
+    assert english == english_again == "Login IP address 203.0.113.5, on 26 November 2026 at 10:42"
+    assert french == "Connexion adresse IP 203.0.113.5, le 26 novembre 2026 à 10:42"
+
+
 def test_descriptions_use_the_event_data_and_skip_what_is_unknown():
     assert journal.describe(
         _event("auth.login", data={"method": "password", "mfa": True, "mfa_type": "totp"})
