@@ -419,6 +419,8 @@ AUDIT_SIGNING_KEY = (
 #: Public keys (base64, raw Ed25519) of retired signing keys, still trusted for old checkpoints.
 AUDIT_TRUSTED_PUBLIC_KEYS = env.list("AUDIT_TRUSTED_PUBLIC_KEYS", default=[])
 AUDIT_CHECKPOINT_MINUTES = env.int("AUDIT_CHECKPOINT_MINUTES", default=60)
+# Database sessions audit_verify hashes the log in (0: one per CPU, at most 4).
+AUDIT_VERIFY_SESSIONS = env.int("AUDIT_VERIFY_SESSIONS", default=0)
 CELERY_BEAT_SCHEDULE = beat_schedule(checkpoint_minutes=AUDIT_CHECKPOINT_MINUTES)
 
 # --- Encryption at rest -----------------------------------------------------------------
