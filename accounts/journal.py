@@ -35,6 +35,7 @@ from audit.hashing import GENESIS_HASH, chain_hash, event_body
 from audit.models import Event
 from audit.services import chain_key_for, record
 
+from . import sql
 from .models import ChainVerification, Consent
 
 logger = logging.getLogger(__name__)
@@ -495,9 +496,9 @@ def _page_rows(chain_key: str, *, kind: str, before, after, limit: int) -> list[
     """Up to ``limit`` events of one chain: after ``after`` oldest first, else newest first
     (before ``before`` when given), of one ``kind`` when given.
 
-    A raw queryset (the model's columns, with the ORM's conversions): compiling the equivalent
-    queryset cost more than running it, on every visit of the journal. ``kind`` is a
-    registered prefix; it is compared as a parameter, never written into the SQL.
+    In SQL over the model's columns (accounts.sql): compiling the equivalent queryset
+    cost more than running it, on every visit of the journal. ``kind`` is a registered
+    prefix; it is compared as a parameter, never written into the SQL.
     """
     conditions, params = ["chain_key = %s"], [chain_key]
     if kind:
@@ -511,14 +512,12 @@ def _page_rows(chain_key: str, *, kind: str, before, after, limit: int) -> list[
         params.append(before)
     order = "seq" if after is not None else "seq DESC"
     where = " AND ".join(conditions)
-    sql = f"SELECT {_event_columns()} FROM audit_event WHERE {where} ORDER BY {order} LIMIT %s"  # noqa: S608
-    return list(Event.objects.raw(sql, [*params, limit]))
-
-
-@functools.cache
-def _event_columns() -> str:
-    """The model's columns (the table may hold more, such as PostgreSQL's ``body``)."""
-    return ", ".join(connection.ops.quote_name(f.column) for f in Event._meta.concrete_fields)
+    columns = sql.model_columns(Event)
+    statement = f"SELECT {columns} FROM audit_event WHERE {where} ORDER BY {order} LIMIT %s"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [*params, limit])
+        rows = cursor.fetchall()
+    return [sql.instance_from_row(Event, row) for row in rows]
 
 
 def journal_page(
@@ -692,21 +691,6 @@ _HEAD_STATE_EVENTS_SQL = (
 )
 
 
-def _event_converters() -> list[tuple[int, list]]:
-    """The ORM's converters for ``_COLUMNS`` read with plain SQL: (index, functions).
-
-    JSON text becomes Python values everywhere, and on SQLite text becomes datetimes,
-    exactly as a queryset would give them.
-    """
-    converters = []
-    for index, name in enumerate(_COLUMNS):
-        column = Event._meta.get_field(name).get_col(Event._meta.db_table)
-        functions = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
-        if functions:
-            converters.append((index, [(func, column) for func in functions]))
-    return converters
-
-
 def _head_state_and_events(chain_key: str):
     """The chain's head ``(length, hash)``, its verification state, and the events to check.
 
@@ -725,16 +709,7 @@ def _head_state_and_events(chain_key: str):
     state = _State(seq, digest, broken_seq, problem or "")
     if broken_seq is not None or head[0] < seq or head[0] - seq > _STREAM_ABOVE:
         return head, state, None
-    converters = _event_converters()
-    events = []
-    for row in rows:
-        if row[6] is None:
-            continue
-        values = list(row[6:])
-        for index, functions in converters:
-            for func, column in functions:
-                values[index] = func(values[index], column, connection)
-        events.append(values)
+    events = [sql.convert_row(Event, _COLUMNS, row[6:]) for row in rows if row[6] is not None]
     return head, state, events
 
 

@@ -15,6 +15,7 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.dashboard import shared_read
+from accounts.sql import instance_from_row, model_columns
 
 from .models import CreditNote, Invoice, Plan, Subscription
 
@@ -70,29 +71,13 @@ def _open_subscription_sql() -> str:
     open subscription (``subscriptions_one_open_per_customer``).
     """
     quote = connection.ops.quote_name
-    columns = [f"s.{quote(field.column)}" for field in Subscription._meta.concrete_fields]
-    columns += [f"p.{quote(field.column)}" for field in Plan._meta.concrete_fields]
     statuses = ", ".join(["%s"] * len(Subscription.OPEN_STATUSES))
     return (
-        f"SELECT {', '.join(columns)}"  # noqa: S608  (column names from the models)
+        f"SELECT {model_columns(Subscription, 's')}, {model_columns(Plan, 'p')}"  # noqa: S608
         f" FROM {quote(Subscription._meta.db_table)} s"
         f" JOIN {quote(Plan._meta.db_table)} p ON p.id = s.plan_id"
         f" WHERE s.customer_id = %s AND s.status IN ({statuses})"
     )
-
-
-def _instance_from_columns(model, values):
-    """A ``model`` instance from its concrete columns, converted as a queryset would."""
-    fields = model._meta.concrete_fields
-    converted = []
-    for field, value in zip(fields, values, strict=True):
-        column = field.get_col(model._meta.db_table)
-        for convert in connection.ops.get_db_converters(column) + column.get_db_converters(
-            connection
-        ):
-            value = convert(value, column, connection)
-        converted.append(value)
-    return model.from_db(connection.alias, [field.attname for field in fields], converted)
 
 
 def _open_subscription(customer_id: int) -> Subscription | None:
@@ -102,8 +87,8 @@ def _open_subscription(customer_id: int) -> Subscription | None:
     if row is None:
         return None
     split = len(Subscription._meta.concrete_fields)
-    subscription = _instance_from_columns(Subscription, row[:split])
-    plan = _instance_from_columns(Plan, row[split:])
+    subscription = instance_from_row(Subscription, row[:split])
+    plan = instance_from_row(Plan, row[split:])
     Subscription._meta.get_field("plan").set_cached_value(subscription, plan)
     return subscription
 
