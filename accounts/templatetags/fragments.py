@@ -1,18 +1,18 @@
-"""``{% fixed_fragment %}``: markup rendered once per language and values, then reused.
+"""``{% fixed_include %}``: a template included once per language and values, then reused.
 
 ::
 
-    {% fixed_fragment "footer" COMPANY_NAME=COMPANY_NAME year=year %}
-      {% include "includes/footer.html" %}
-    {% endfixed_fragment %}
+    {% fixed_include "includes/footer.html" COMPANY_NAME=COMPANY_NAME year=year %}
 
-The body is rendered with the named values only (and the active language): nothing
-else of the page's context reaches it, so no person's data, request or CSRF token can
-end up in markup shared by every page. It is rendered again for another language or
-other values; with ``DEBUG`` on it is never reused, so template edits show at once.
+works as ``{% include "includes/footer.html" with COMPANY_NAME=COMPANY_NAME
+year=year only %}``: the included template sees the named values and nothing else of
+the page, so no person's data, request or CSRF token can end up in markup shared by
+every page. Its output is kept per (template, active language, values) and reused;
+with ``DEBUG`` on it is rendered every time, so that template edits show at once.
 
-The layout's footer is the use: about 15 translated strings rendered on every page
-(benchmarks/bench_accounts.py) that only change with the language and the settings.
+For the parts of the layout that are the same for everybody in a language (the
+footer, the language choices, the journal's filter): about a quarter of the server
+time of a customer page went into rendering them (benchmarks/bench_accounts.py).
 """
 
 from __future__ import annotations
@@ -26,67 +26,50 @@ from django.utils.translation import get_language
 
 register = template.Library()
 
-#: Rendered fragments by (name, language, values); bounded, as values come from settings.
+#: Outputs by (template, language, values); bounded, as values come from settings.
 _rendered: dict[tuple, str] = {}
-_MAX_FRAGMENTS = 256
+_MAX_OUTPUTS = 256
 
 
 @receiver(setting_changed)
-def _forget_fragments(**kwargs) -> None:
+def _forget_outputs(**kwargs) -> None:
     _rendered.clear()
 
 
-class FixedFragmentNode(template.Node):
-    def __init__(self, name: str, values: dict, nodelist):
-        self.name = name
+class FixedIncludeNode(template.Node):
+    def __init__(self, template_name: str, values: dict):
+        self.template_name = template_name
         self.values = values
-        self.nodelist = nodelist
 
     def render(self, context):
-        values = {key: value.resolve(context) for key, value in self.values.items()}
-        key = (self.name, get_language(), *sorted(values.items()))
+        values = {name: value.resolve(context) for name, value in self.values.items()}
+        key = (self.template_name, get_language(), *sorted(values.items()))
         try:
             hash(key)
         except TypeError:
-            key = None  # a value that cannot be a key: rendered every time
-        cached = None if key is None or settings.DEBUG else _rendered.get(key)
-        if cached is not None:
-            return cached
-        with _only(context, values):
-            html = mark_safe(self.nodelist.render(context))
+            key = None  # a value that cannot be part of a key: rendered every time
+        if key is not None and not settings.DEBUG and key in _rendered:
+            return _rendered[key]
+        included = context.template.engine.get_template(self.template_name)
+        output = mark_safe(included.render(context.new(values)))
         if key is not None:
-            if len(_rendered) >= _MAX_FRAGMENTS:
+            if len(_rendered) >= _MAX_OUTPUTS:
                 _rendered.clear()
-            _rendered[key] = html
-        return html
-
-
-class _only:
-    """The context reduced to ``values`` while the fragment renders."""
-
-    def __init__(self, context, values: dict):
-        self.context = context
-        self.values = values
-
-    def __enter__(self):
-        self.saved = self.context.dicts
-        self.context.dicts = [self.saved[0], dict(self.values)]
-
-    def __exit__(self, *exc):
-        self.context.dicts = self.saved
+            _rendered[key] = output
+        return output
 
 
 @register.tag
-def fixed_fragment(parser, token):
+def fixed_include(parser, token):
     bits = token.split_contents()
-    if len(bits) < 2 or not (bits[1][0] == bits[1][-1] and bits[1][0] in "\"'"):
-        raise template.TemplateSyntaxError(f"{bits[0]} takes a quoted name, then name=value pairs")
+    if len(bits) < 2 or len(bits[1]) < 2 or bits[1][0] != bits[1][-1] or bits[1][0] not in "\"'":
+        raise template.TemplateSyntaxError(
+            f"{bits[0]} takes a quoted template name, then name=value pairs"
+        )
     values = {}
     for bit in bits[2:]:
         name, sep, expression = bit.partition("=")
         if not sep or not name.isidentifier():
             raise template.TemplateSyntaxError(f"{bits[0]}: {bit!r} is not name=value")
         values[name] = parser.compile_filter(expression)
-    nodelist = parser.parse(("endfixed_fragment",))
-    parser.delete_first_token()
-    return FixedFragmentNode(bits[1][1:-1], values, nodelist)
+    return FixedIncludeNode(bits[1][1:-1], values)

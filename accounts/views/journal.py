@@ -31,7 +31,8 @@ def journal_view(request):
     context = {
         "page": page,
         "status": status,
-        "kinds": list(known.items()),
+        # A tuple, so that the filter is rendered once per language and kind.
+        "kinds": tuple(known.items()),
         "kind": kind,
         "kind_label": known.get(kind, ""),
     }

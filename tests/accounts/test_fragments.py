@@ -1,6 +1,9 @@
-"""``{% fixed_fragment %}``: the layout's footer rendered once per language and values."""
+"""``{% fixed_include %}``: layout parts included once per language and values."""
 
 from __future__ import annotations
+
+import copy
+from pathlib import Path
 
 import pytest
 from django.template import Context, TemplateSyntaxError, engines
@@ -8,24 +11,17 @@ from django.utils import translation
 
 from accounts.templatetags import fragments
 
+TEST_TEMPLATES = Path(__file__).parent / "templates"
+
 
 @pytest.fixture(autouse=True)
-def _empty_memory():
+def _probe_templates(settings):
+    templates = copy.deepcopy(settings.TEMPLATES)
+    templates[0]["DIRS"] = [*templates[0]["DIRS"], TEST_TEMPLATES]
+    settings.TEMPLATES = templates
     fragments._rendered.clear()
     yield
     fragments._rendered.clear()
-
-
-def _render(source: str, **context) -> str:
-    template = engines["django"].from_string("{% load i18n fragments %}" + source)
-    return template.render(context).strip()
-
-
-FRAGMENT = (
-    '{% fixed_fragment "probe" name=name %}'
-    "{{ name }}|{{ secret }}|{% translate 'Mentions légales' %}|{{ counter.next }}"
-    "{% endfixed_fragment %}"
-)
 
 
 class Counter:
@@ -38,60 +34,58 @@ class Counter:
         return self.calls
 
 
-def test_the_body_sees_only_the_named_values():
-    """GIVEN a person's data in the page's context WHEN the fragment renders
+def _render(tag: str, **context) -> str:
+    source = "{% load fragments %}" + tag
+    return engines["django"].from_string(source).render(context).strip()
+
+
+PROBE = '{% fixed_include "tests/fixed_include_probe.html" name=name counter=counter %}'
+
+
+def test_the_included_template_sees_only_the_named_values():
+    """GIVEN a person's data in the page's context WHEN the part is included
     THEN it cannot reach it: only the values named on the tag are there."""
-    assert _render(FRAGMENT, name="MyNetSpace", secret="lea@example.org") == (
-        "MyNetSpace||Mentions légales|"
-    )
+    page = _render(PROBE, name="MyNetSpace", counter=Counter(), secret="lea@example.org")
+
+    assert page == "MyNetSpace||Mentions légales|1"
 
 
 def test_it_is_rendered_once_per_language_and_values():
     counter = Counter()
-    body = (
-        '{% fixed_fragment "probe" name=name counter=counter %}'
-        "{{ counter.next }}{% endfixed_fragment %}"
-    )
 
-    first = _render(body, name="A", counter=counter)
-    again = _render(body, name="A", counter=counter)
-    other = _render(body, name="B", counter=counter)
+    first = _render(PROBE, name="A", counter=counter)
+    again = _render(PROBE, name="A", counter=counter, other="ignored")
+    other = _render(PROBE, name="B", counter=counter)
     with translation.override("en"):
-        english = _render(body, name="A", counter=counter)
+        english = _render(PROBE, name="A", counter=counter)
 
-    assert (first, again, other, english) == ("1", "1", "2", "3")
+    assert [first, again, other] == ["A||Mentions légales|1"] * 2 + ["B||Mentions légales|2"]
+    assert english == "A||Legal notice|3"
     assert counter.calls == 3
-
-
-def test_the_language_is_the_one_of_the_page():
-    french = _render(FRAGMENT, name="x")
-    with translation.override("en"):
-        english = _render(FRAGMENT, name="x")
-
-    assert "Mentions légales" in french
-    assert "Legal notice" in english
 
 
 def test_with_debug_on_it_is_rendered_every_time(settings):
     settings.DEBUG = True
     counter = Counter()
-    body = '{% fixed_fragment "probe" c=counter %}{{ c.next }}{% endfixed_fragment %}'
 
-    assert [_render(body, counter=counter) for _ in range(2)] == ["1", "2"]
+    assert [_render(PROBE, name="A", counter=counter)[-1] for _ in range(2)] == ["1", "2"]
 
 
-def test_the_page_context_is_intact_after_the_fragment():
+def test_the_page_context_is_intact_around_it():
     template = engines["django"].from_string(
-        '{% load fragments %}{% fixed_fragment "probe" a=a %}{{ a }}{% endfixed_fragment %}'
-        "{{ a }}-{{ b }}"
+        "{{ name }}{% load fragments %}" + PROBE + "{{ name }}-{{ secret }}"
     )
+    context = {"name": "A", "counter": Counter(), "secret": "s"}
 
-    assert template.render({"a": "1", "b": "2"}) == "11-2"
-    assert template.template.render(Context({"a": "1", "b": "2"})) == "11-2"
+    assert template.render(context) == "AA||Mentions légales|1\nA-s"
+    assert template.template.render(Context(context)) == "AA||Mentions légales|1\nA-s"
 
 
 def test_a_malformed_tag_is_refused():
-    with pytest.raises(TemplateSyntaxError):
-        _render("{% fixed_fragment probe %}{% endfixed_fragment %}")
-    with pytest.raises(TemplateSyntaxError):
-        _render('{% fixed_fragment "probe" name %}{% endfixed_fragment %}')
+    for tag in (
+        "{% fixed_include %}",
+        "{% fixed_include tests/fixed_include_probe.html %}",
+        '{% fixed_include "tests/fixed_include_probe.html" name %}',
+    ):
+        with pytest.raises(TemplateSyntaxError):
+            _render(tag)
