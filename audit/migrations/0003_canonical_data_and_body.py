@@ -33,6 +33,9 @@ def rewrite_data_canonically(apps, schema_editor):
                 changes.append((text, pk))
         cursor.executemany("UPDATE audit_event SET data = %s WHERE id = %s", changes)
         if postgres:
+            # The rewrite queued the deferred foreign-key checks of its rows: run them
+            # now, as ALTER TABLE refuses a table with pending trigger events.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute("ALTER TABLE audit_event ENABLE TRIGGER audit_event_append_only")
             cursor.execute(ADD_BODY)
 
@@ -46,11 +49,10 @@ class Migration(migrations.Migration):
     dependencies = [("audit", "0002_append_only_triggers")]
 
     operations = [
-        migrations.RunPython(migrations.RunPython.noop, drop_body),
         migrations.AlterField(
             model_name="event",
             name="data",
             field=audit.fields.CanonicalJSONField(default=dict),
         ),
-        migrations.RunPython(rewrite_data_canonically, migrations.RunPython.noop),
+        migrations.RunPython(rewrite_data_canonically, drop_body),
     ]
