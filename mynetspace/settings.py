@@ -41,6 +41,8 @@ DEBUG = env.bool("DEBUG", default=True)
 #: True when the Django secret key was generated under var/ (refused by check --deploy).
 SECRET_KEY_GENERATED = "SECRET_KEY" not in env
 SECRET_KEY = env.str("SECRET_KEY") if not SECRET_KEY_GENERATED else dev_secret_key(KEYS_DIR)
+# Former keys, still accepted for what they signed (sessions, links) after a rotation.
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 
 ALLOWED_HOSTS = env.list(
     "ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"] if DEBUG else []

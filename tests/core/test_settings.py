@@ -149,3 +149,24 @@ def test_malformed_trusted_proxies_is_a_clear_configuration_error(tmp_path):
 
     assert result.returncode != 0
     assert "ImproperlyConfigured: TRUSTED_PROXIES" in result.stderr
+
+
+def test_a_rotated_secret_key_still_accepts_what_the_former_one_signed(tmp_path, settings):
+    """GIVEN SECRET_KEY_FALLBACKS in the environment THEN the settings carry them, and a
+    password-reset token signed with the former key still checks under the new one."""
+    from django.contrib.auth.tokens import PasswordResetTokenGenerator
+
+    from accounts.models import User
+
+    env = production_env(tmp_path, SECRET_KEY_FALLBACKS="former-key-1,former-key-2")
+    assert read_settings(env, "SECRET_KEY_FALLBACKS") == {
+        "SECRET_KEY_FALLBACKS": ["former-key-1", "former-key-2"]
+    }
+    user = User(pk=7, email="rotation@example.test", password="!")
+    settings.SECRET_KEY = "former-key-1" * 5
+    token = PasswordResetTokenGenerator().make_token(user)
+    settings.SECRET_KEY = "the-new-key" * 5
+    settings.SECRET_KEY_FALLBACKS = []
+    assert not PasswordResetTokenGenerator().check_token(user, token)
+    settings.SECRET_KEY_FALLBACKS = ["former-key-1" * 5]
+    assert PasswordResetTokenGenerator().check_token(user, token)
