@@ -251,6 +251,9 @@ ACCOUNT_RATE_LIMITS = {
     "change_password": "5/m/user",
     "manage_email": "10/m/user",
     "reauthenticate": "10/m/user",
+    # Access codes typed on public share pages, whatever the link (vault.views.sharing):
+    # each link also locks itself after a few wrong codes (vault.sharing).
+    "vault_share_code": "10/m/ip,30/h/ip",
 }
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 MFA_PASSKEY_LOGIN_ENABLED = True

@@ -278,3 +278,23 @@ def test_owner_revokes_a_link(client, owner, document):
     assert link.state() == "revoked"
     client.logout()
     assert client.get(reverse("share_public", args=[token])).status_code == 404
+
+
+def test_one_address_cannot_try_codes_on_many_links(client, document, settings):
+    """GIVEN a visitor typing codes on several links from one address THEN past the
+    per-address rate the answer is 429 with a clear message, nothing is compared or
+    recorded, and the links themselves are not locked by it."""
+    settings.ACCOUNT_RATE_LIMITS = {**settings.ACCOUNT_RATE_LIMITS, "vault_share_code": "3/m/ip"}
+    links = [share(document, code=f"code-{i}-secret") for i in range(2)]
+    urls = [reverse("share_public", args=[token]) for _link, token in links]
+    address = {"REMOTE_ADDR": "203.0.113.77"}  # no other test types codes from here
+    for url in (urls[0], urls[1], urls[0]):
+        assert client.post(url, {"code": "mauvais-code"}, **address).status_code == 403
+    refused = client.post(urls[1], {"code": "code-1-secret"}, **address)
+    assert refused.status_code == 429
+    assert "Trop de codes saisis depuis votre connexion" in refused.content.decode()
+    assert len(events(document.owner, "vault.share_code_failed")) == 3
+    assert escape(document.title) not in client.get(urls[1], **address).content.decode()
+    # Another address is not affected, and the right code still opens the link.
+    other = client.post(urls[1], {"code": "code-1-secret"}, REMOTE_ADDR="198.51.100.20")
+    assert other.status_code == 302

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from allauth.core import ratelimit
 from django import forms
 from django.contrib import messages
 from django.http import StreamingHttpResponse
@@ -232,7 +233,16 @@ def public_share(request, token):
     form = CodeForm(request.POST or None) if link.has_code else None
     status = 200
     if request.method == "POST" and form is not None:
-        if form.is_valid():
+        if not ratelimit.consume(request, action="vault_share_code"):
+            # Before anything is compared or recorded: one address cannot try codes on
+            # many links, nor lock other people's links by typing wrong codes.
+            form.is_valid()
+            form.add_error(
+                "code",
+                _("Trop de codes saisis depuis votre connexion : réessayez dans quelques minutes."),
+            )
+            status = 429
+        elif form.is_valid():
             try:
                 sharing.share_code_check(
                     link=link, code=form.cleaned_data["code"], meta=request.audit_meta
