@@ -16,8 +16,10 @@ from __future__ import annotations
 from allauth.account.forms import SignupForm as AllauthSignupForm
 from django.db import transaction
 
+from .allauth_forms import EmailLabelMixin
 
-class AtomicSignupForm(AllauthSignupForm):
+
+class AtomicSignupForm(EmailLabelMixin, AllauthSignupForm):
     def try_save(self, request):
         with transaction.atomic():
             return super().try_save(request)
