@@ -132,17 +132,25 @@ def test_a_body_no_longer_generated_is_reported_and_everything_checked_in_python
     assert f"chain user:{users[0].pk} seq {event.seq}" in output
 
 
-def test_key_ranges_cover_every_key_once():
-    keys = [f"user:{i}" for i in range(1, 40)] + ["system"]
-    ranges = verify._key_ranges(keys, 4)
+def test_key_ranges_cover_every_key_once_with_balanced_events():
+    """GIVEN chains of very different lengths THEN the ranges cover every possible key
+    exactly once, and split the events rather than the chains evenly."""
+    lengths = {f"user:{i}": 10 for i in range(1, 40)} | {"system": 390}
+    ranges = verify._key_ranges(lengths, 2)
+    # "system" sorts first: its 390 events on one side, the 39 customers' on the other.
+    assert ranges == [(None, "user:1"), ("user:1", None)]
+    ranges = verify._key_ranges(lengths, 4)
     assert len(ranges) == 4
     assert ranges[0][0] is None and ranges[-1][1] is None
-    for key in [*keys, "", "user:0", "zzz"]:
+    for key in [*lengths, "", "user:0", "zzz"]:
         inside = [
-            r for r in ranges if (r[0] is None or key >= r[0]) and (r[1] is None or key < r[1])
+            (low, high)
+            for low, high in ranges
+            if (low is None or key >= low) and (high is None or key < high)
         ]
         assert len(inside) == 1, key
-    assert verify._key_ranges(keys[:3], 4) == [(None, None)]
+    assert verify._key_ranges(dict(list(lengths.items())[:3]), 4) == [(None, None)]
+    assert verify._key_ranges({"user:1": 0, "user:2": 0}, 2) == [(None, None)]
 
 
 @pytest.mark.django_db(transaction=True)
