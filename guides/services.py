@@ -257,6 +257,9 @@ class LegalSync:
     version: int
 
 
+#: The summary of a text's version 1, whatever its source's summary says (that one
+#: describes the latest change, which a new installation has no earlier version of).
+FIRST_PUBLICATION_SUMMARY = {"fr": "Première publication.", "en": "First publication."}
 GENERIC_SOURCE_SUMMARY = {
     "fr": "Mise à jour du texte (rédaction ou coordonnées de l'entreprise).",
     "en": "Text updated (wording or company details).",
@@ -296,7 +299,9 @@ def legal_document_sync_from_source(
         summaries = {}
         for lang in LANGUAGES:
             summary = source.texts[lang].summary
-            if lang in current and summary == current[lang].summary:
+            if lang not in current:
+                summary = FIRST_PUBLICATION_SUMMARY[lang]
+            elif summary == current[lang].summary:
                 summary = GENERIC_SOURCE_SUMMARY[lang]
             summaries[lang] = summary
         legal_document_draft_update(

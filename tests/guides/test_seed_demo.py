@@ -42,6 +42,11 @@ def test_first_run_publishes_version_one_of_every_text(dev):
         f"legal:{kind}" for kind in LegalDocument.Kind.values
     }
     assert Event.objects.filter(action="content.published").count() == 12
+    # Version 1 says so, even when a source's summary describes its latest change.
+    assert set(ContentVersion.objects.values_list("language", "summary")) == {
+        ("fr", "Première publication."),
+        ("en", "First publication."),
+    }
 
 
 def test_published_text_is_exactly_the_substituted_source(dev, settings):
