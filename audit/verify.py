@@ -30,7 +30,7 @@ from django.db import DataError, connection, transaction
 from django.db.models import Q
 
 from . import merkle, pgbody, signing
-from .hashing import GENESIS_HASH, content_hash, format_timestamp
+from .hashing import GENESIS_HASH, content_hash, event_body, format_timestamp
 from .models import Chain, Checkpoint, ContentVersion, Event, InboundEmail, OutboundEmail
 
 EVENT_CHUNK = 5000
@@ -267,21 +267,21 @@ class _ChainChecker:
                     )
                 )
             body = _encode(
-                {
-                    "action": action,
-                    "actor_id": actor_id,
-                    "actor_type": actor_type,
-                    "chain_key": key,
-                    "data": data,
-                    "ip": ip,
-                    "occurred_at": _ts(occurred_at),
-                    "on_behalf_of_id": on_behalf_of_id,
-                    "request_id": request_id,
-                    "seq": seq,
-                    "target_id": target_id,
-                    "target_type": target_type,
-                    "user_agent": user_agent,
-                }
+                event_body(
+                    chain_key=key,
+                    seq=seq,
+                    occurred_at=_ts(occurred_at),
+                    actor_type=actor_type,
+                    actor_id=actor_id,
+                    on_behalf_of_id=on_behalf_of_id,
+                    action=action,
+                    target_type=target_type,
+                    target_id=target_id,
+                    data=data,
+                    ip=ip,
+                    user_agent=user_agent,
+                    request_id=request_id,
+                )
             ).encode()
             try:
                 computed = _sha256(_fromhex(prev_hash) + body).hexdigest()

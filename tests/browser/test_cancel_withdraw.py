@@ -13,11 +13,11 @@ from audit.models import OutboundEmail
 from subscriptions.models import CancellationRequest, Subscription, WithdrawalDeclaration
 from subscriptions.money import format_eur
 from tests.accounts.factories import (
-    PASSWORD,
     UserFactory,
     accept_current_texts,
     publish_required_texts,
 )
+from tests.browser import steps
 from tests.subscriptions.exit_helpers import email_is_intact, email_text
 from tests.subscriptions.factories import activated
 
@@ -33,11 +33,7 @@ def customer():
 
 
 def log_in(page, user) -> None:
-    page.goto("/accounts/login/")
-    page.locator("#id_login").fill(user.email)
-    page.locator("#id_password").fill(PASSWORD)
-    page.locator("main").get_by_role("button", name="Se connecter", exact=True).click()
-    page.wait_for_url("**/espace/**")
+    steps.log_in(page, user.email)
 
 
 def the_email(template: str) -> OutboundEmail:

@@ -13,11 +13,11 @@ import pytest
 from allauth.mfa.models import Authenticator
 
 from tests.accounts.factories import (
-    PASSWORD,
     UserFactory,
     accept_current_texts,
     publish_required_texts,
 )
+from tests.browser.steps import log_in, reauthenticate
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,18 +48,11 @@ def test_add_a_passkey_then_log_in_with_it_alone(page, live_server, settings):
     )["authenticatorId"]
 
     # Log in with the password.
-    page.goto("/accounts/login/")
-    page.locator("#id_login").fill(user.email)
-    page.locator("#id_password").fill(PASSWORD)
-    page.locator("main").get_by_role("button", name="Se connecter", exact=True).click()
-    page.wait_for_url("**/espace/**")
+    log_in(page, user.email)
 
     # Add a passkey: the password is asked again first.
     page.goto("/accounts/2fa/webauthn/add/?passwordless")
-    page.wait_for_url("**/accounts/reauthenticate/**")
-    page.locator("#id_password").fill(PASSWORD)
-    page.get_by_role("button", name="Confirmer").click()
-    page.wait_for_url("**/accounts/2fa/webauthn/add/**")
+    reauthenticate(page, then="**/accounts/2fa/webauthn/add/**")
     page.locator("input[name=name]").fill("Ordinateur portable")
     page.locator("input[name=passwordless]").check()
     page.locator("#mfa_webauthn_add").click()

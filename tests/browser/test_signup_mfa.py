@@ -11,6 +11,7 @@ from accounts.models import User
 from audit.models import OutboundEmail
 from tests.accounts.auth_helpers import totp_code
 from tests.accounts.factories import publish_required_texts
+from tests.browser.steps import log_in, reauthenticate, submit_login
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,13 +26,6 @@ def verification_link() -> str:
     assert email.to == [EMAIL]
     text, _html, _attachments = _read_parts(bytes(email.raw))
     return re.search(r"http://\S+/accounts/confirm-email/\S+/", text).group(0)
-
-
-def log_in(page) -> None:
-    page.goto("/accounts/login/")
-    page.locator("#id_login").fill(EMAIL)
-    page.locator("#id_password").fill(PASSWORD)
-    page.locator("main").get_by_role("button", name="Se connecter", exact=True).click()
 
 
 def test_signup_verify_enrol_totp_and_see_it_in_the_journal(page, settings):
@@ -56,15 +50,11 @@ def test_signup_verify_enrol_totp_and_see_it_in_the_journal(page, settings):
     page.wait_for_url("**/accounts/login/")
 
     # Log in with the password.
-    log_in(page)
-    page.wait_for_url("**/espace/**")
+    log_in(page, EMAIL, PASSWORD)
 
     # Enrol TOTP: the password is asked again first (sensitive change).
     page.goto("/accounts/2fa/totp/activate/")
-    page.wait_for_url("**/accounts/reauthenticate/**")
-    page.locator("#id_password").fill(PASSWORD)
-    page.get_by_role("button", name="Confirmer").click()
-    page.wait_for_url("**/accounts/2fa/totp/activate/")
+    reauthenticate(page, PASSWORD, then="**/accounts/2fa/totp/activate/")
     secret = page.locator("#totp-secret").inner_text().strip()
     activation_code = totp_code(secret)
     page.locator("#id_code").fill(activation_code)
@@ -77,7 +67,7 @@ def test_signup_verify_enrol_totp_and_see_it_in_the_journal(page, settings):
     assert page.locator("header").get_by_role("link", name="Se connecter").is_visible()
 
     # Log in again: password, then a code computed here.
-    log_in(page)
+    submit_login(page, EMAIL, PASSWORD)
     page.wait_for_url("**/accounts/2fa/authenticate/")
     code = totp_code(secret)
     if code == activation_code:

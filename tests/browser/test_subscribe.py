@@ -13,12 +13,12 @@ from guides.models import LegalDocument
 from subscriptions.models import Plan, Subscription
 from subscriptions.plans import plans_ensure
 from tests.accounts.factories import (
-    PASSWORD,
     UserFactory,
     accept_current_texts,
     publish_legal,
     publish_required_texts,
 )
+from tests.browser.steps import log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -32,11 +32,7 @@ def test_subscribe_with_the_simulated_provider(page, settings):
     accept_current_texts(customer)
 
     # Log in, then choose a plan on the pricing page.
-    page.goto("/accounts/login/")
-    page.locator("#id_login").fill(customer.email)
-    page.locator("#id_password").fill(PASSWORD)
-    page.locator("main").get_by_role("button", name="Se connecter", exact=True).click()
-    page.wait_for_url("**/espace/**")
+    log_in(page, customer.email)
     page.goto("/tarifs/")
     page.get_by_role("link", name="Souscrire").first.click()
     page.wait_for_url("**/abonnement/?formule=*")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.accounts.factories import PASSWORD, UserFactory, accept_current_texts
+from tests.browser.steps import log_in
 from tests.vault.access_helpers import publish_vault_texts
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -38,14 +39,6 @@ def tax_notice(tmp_path) -> Path:
     path = tmp_path / "avis-impot-2025.pdf"
     path.write_bytes(weasyprint.HTML(string=html).write_pdf())
     return path
-
-
-def log_in(page, email: str) -> None:
-    page.goto("/accounts/login/")
-    page.locator("#id_login").fill(email)
-    page.locator("#id_password").fill(PASSWORD)
-    page.locator("main").get_by_role("button", name="Se connecter", exact=True).click()
-    page.wait_for_url("**/espace/**")
 
 
 def test_vault_journey(page, browser, live_server, settings, clamd_url, vault_files, tax_notice):
