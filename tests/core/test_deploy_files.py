@@ -83,7 +83,10 @@ def test_commands_and_queues():
 def test_the_whole_topology_is_there_with_healthchecks():
     services = COMPOSE["services"]
     assert {"postgres", "redis", "clamav", "minio", "caddy", *DJANGO_SERVICES} <= set(services)
-    assert services["clamav"]["image"].startswith("clamav/clamav")
+    assert services["clamav"]["build"]["context"] == "deploy/clamav"
+    dockerfile = (ROOT / "deploy/clamav/Dockerfile").read_text()
+    assert "ARG CLAMAV_IMAGE=clamav/clamav:" in dockerfile
+    assert "configure-clamd.sh /etc/clamav/clamd.conf" in dockerfile
     for name in ("web", "worker", "postgres", "redis", "minio"):
         assert services[name]["healthcheck"]["test"], name
     assert "/healthz" in " ".join(services["web"]["healthcheck"]["test"])
@@ -140,3 +143,36 @@ def test_dockerfile_runs_unprivileged_from_the_lock_file():
 @pytest.mark.parametrize("path", ["deploy/postgres/10-app-role.sh", ".ci/run"])
 def test_scripts_are_executable(path):
     assert os.access(ROOT / path, os.X_OK)
+
+
+def test_the_clamd_configuration_script_sets_the_limits_clamd_reads(tmp_path):
+    """GIVEN Debian's clamd.conf, which sets its own limits and leaves AlertExceedsMax
+    off WHEN deploy/clamav/configure-clamd.sh runs on a copy THEN clamd's own reading
+    of the file (clamconf) has AlertExceedsMax on and the vault's limits."""
+    import shutil
+    import subprocess
+
+    from tests.conftest import require_service
+
+    clamconf = shutil.which("clamconf")
+    require_service("clamconf", clamconf is not None, "apt-get install clamav-daemon")
+    debian = Path("/etc/clamav/clamd.conf")
+    conf = tmp_path / "clamd.conf"
+    conf.write_text(
+        debian.read_text()
+        if debian.exists()
+        else "MaxFileSize 25M\nStreamMaxLength 25M\nAlertExceedsMax no\n"
+    )
+    (tmp_path / "freshclam.conf").write_text(f"DatabaseDirectory {tmp_path}\n")
+    script = ROOT / "deploy/clamav/configure-clamd.sh"
+    subprocess.run(["sh", str(script), str(conf), "210"], check=True)
+    subprocess.run(["sh", str(script), str(conf), "210"], check=True)  # idempotent
+    shown = subprocess.run(
+        [clamconf, "-c", str(tmp_path)], capture_output=True, text=True, check=True
+    ).stdout
+    assert 'AlertExceedsMax = "yes"' in shown or "AlertExceedsMax enabled" in shown
+    assert f'StreamMaxLength = "{210 * 1024 * 1024}"' in shown
+    assert f'MaxFileSize = "{210 * 1024 * 1024}"' in shown
+    assert f'MaxScanSize = "{840 * 1024 * 1024}"' in shown
+    refused = subprocess.run(["sh", str(script), str(conf), "25M"], capture_output=True)
+    assert refused.returncode == 2
