@@ -481,21 +481,14 @@ def invoice_issue(
         lines = [
             _line(label=label, ttc_cents=payment.amount_cents, vat_rate_bp=payment.vat_rate_bp)
         ]
-        number = number_next(series=Invoice.SERIES, year=deadlines.local_date(issued_at).year)
-        invoice = Invoice.objects.create(
-            series=number.series,
-            year=number.year,
-            sequence=number.sequence,
-            number=number.text,
+        invoice = _numbered_document_create(
+            Invoice,
             issued_at=issued_at,
             customer=subscription.customer,
-            customer_snapshot=customer_snapshot(subscription.customer),
-            company_snapshot=company_snapshot(),
             lines=lines,
             currency=payment.currency,
             subscription=subscription,
             payment=payment,
-            **_totals(lines),
         )
         audit.record(
             action="invoice.issued",
@@ -551,21 +544,14 @@ def credit_note_issue(*, refund: Refund, meta: RequestMeta | None = None) -> Cre
                 label=label, ttc_cents=refund.amount_cents, vat_rate_bp=refund.payment.vat_rate_bp
             )
         ]
-        number = number_next(series=CreditNote.SERIES, year=deadlines.local_date(issued_at).year)
-        note = CreditNote.objects.create(
-            series=number.series,
-            year=number.year,
-            sequence=number.sequence,
-            number=number.text,
+        note = _numbered_document_create(
+            CreditNote,
             issued_at=issued_at,
             customer=refund.customer,
-            customer_snapshot=customer_snapshot(refund.customer),
-            company_snapshot=company_snapshot(),
             lines=lines,
             currency=refund.payment.currency,
             invoice=invoice,
             refund=refund,
-            **_totals(lines),
         )
         audit.record(
             action="credit_note.issued",
@@ -582,6 +568,27 @@ def credit_note_issue(*, refund: Refund, meta: RequestMeta | None = None) -> Cre
         )
         _render_on_commit("credit_note", note.pk)
     return note
+
+
+def _numbered_document_create(model, *, issued_at, customer, lines, currency, **links):
+    """An invoice or credit note with the next number of its series, in the caller's
+    transaction: the customer's and the company's details frozen as they are now, and
+    the totals of ``lines``. ``links`` are the model's own relations."""
+    number = number_next(series=model.SERIES, year=deadlines.local_date(issued_at).year)
+    return model.objects.create(
+        series=number.series,
+        year=number.year,
+        sequence=number.sequence,
+        number=number.text,
+        issued_at=issued_at,
+        customer=customer,
+        customer_snapshot=customer_snapshot(customer),
+        company_snapshot=company_snapshot(),
+        lines=lines,
+        currency=currency,
+        **links,
+        **_totals(lines),
+    )
 
 
 def _render_on_commit(kind: str, pk: int) -> None:
