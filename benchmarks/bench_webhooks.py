@@ -183,7 +183,7 @@ def _verify_rate(fake, batches) -> float:
             signed.append((body, fake.sign(body)))
     started = time.perf_counter()
     for body, header in signed:
-        verify_signature(body, header, fake.webhook_secret)
+        verify_signature(body, header, [fake.webhook_secret])
     return len(signed) / (time.perf_counter() - started)
 
 

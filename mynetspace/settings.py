@@ -142,6 +142,8 @@ PAYMENT_PROVIDER = env.str("PAYMENT_PROVIDER", default="simulated")
 #: Stripe (docs/payments.md). Secret API key: sk_live_... (or a restricted rk_live_...).
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 #: Signing secret of the webhook endpoint /abonnement/webhooks/stripe/ (whsec_...).
+# Comma-separated during a rotation of the endpoint's secret: a signature by any of
+# them is accepted (Stripe signs with both while the old one is being rolled).
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 #: The Stripe price of each plan: "plan-code=price_id" pairs, comma-separated.
 STRIPE_PRICES = env.dict("STRIPE_PRICES", default={})

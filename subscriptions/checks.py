@@ -45,7 +45,9 @@ def stripe_configured() -> str | None:
     ]
     if missing:
         return f"Stripe is the payment provider but {', '.join(missing)} is not set."
-    if not settings.STRIPE_WEBHOOK_SECRET.startswith("whsec_"):
+    if not all(
+        secret.strip().startswith("whsec_") for secret in settings.STRIPE_WEBHOOK_SECRET.split(",")
+    ):
         return "STRIPE_WEBHOOK_SECRET does not look like a webhook signing secret (whsec_...)."
     unpriced = [plan["code"] for plan in PLANS if not settings.STRIPE_PRICES.get(plan["code"])]
     if unpriced:

@@ -323,7 +323,7 @@ class StripeProvider(PaymentProvider):
         body = request.body
         if len(body) > MAX_BODY_BYTES:
             raise WebhookRejected(_("Notification trop volumineuse."), "too_large")
-        verify_signature(body, header, secret)
+        verify_signature(body, header, [part.strip() for part in secret.split(",")])
         try:
             payload = json.loads(body)
             event_id, type_ = str(payload["id"]), str(payload["type"])
@@ -478,23 +478,30 @@ def _refund_result(made: dict) -> RefundResult:
     return RefundResult(provider_refund_id=str(made["id"]), status=status, failure_reason=reason)
 
 
-def verify_signature(body: bytes, header: str, secret: str) -> None:
-    """Raise :class:`WebhookRejected` unless ``header`` signs ``body`` with ``secret``
-    at a time within :data:`TOLERANCE_SECONDS` of now (past or future)."""
+def verify_signature(body: bytes, header: str, secrets: list[str]) -> None:
+    """Raise :class:`WebhookRejected` unless ``header`` signs ``body`` with one of
+    ``secrets`` (more than one while the endpoint's secret is rotated) at a time within
+    :data:`TOLERANCE_SECONDS` of now (past or future)."""
     import time
 
-    try:
-        stripe.WebhookSignature.verify_header(body, header, secret, tolerance=TOLERANCE_SECONDS)
-        timestamp, _signatures = stripe.WebhookSignature._get_timestamp_and_signatures(
-            header, stripe.WebhookSignature.EXPECTED_SCHEME
-        )
-    except stripe.SignatureVerificationError as exc:
-        code = "stale" if "tolerance" in str(exc) else "bad_signature"
-        raise WebhookRejected(_("Signature invalide ou périmée."), code) from exc
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise WebhookRejected(_("Signature invalide ou périmée."), "bad_signature") from exc
-    if timestamp > time.time() + TOLERANCE_SECONDS:
-        raise WebhookRejected(_("Signature invalide ou périmée."), "stale")
+    refusal = WebhookRejected(_("Signature invalide ou périmée."), "bad_signature")
+    for secret in secrets:
+        try:
+            stripe.WebhookSignature.verify_header(body, header, secret, tolerance=TOLERANCE_SECONDS)
+            timestamp, _signatures = stripe.WebhookSignature._get_timestamp_and_signatures(
+                header, stripe.WebhookSignature.EXPECTED_SCHEME
+            )
+        except stripe.SignatureVerificationError as exc:
+            if "tolerance" in str(exc):
+                refusal = WebhookRejected(_("Signature invalide ou périmée."), "stale")
+                refusal.__cause__ = exc
+            continue
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise WebhookRejected(_("Signature invalide ou périmée."), "bad_signature") from exc
+        if timestamp > time.time() + TOLERANCE_SECONDS:
+            raise WebhookRejected(_("Signature invalide ou périmée."), "stale")
+        return
+    raise refusal
 
 
 # --- Event handlers ---------------------------------------------------------------------------

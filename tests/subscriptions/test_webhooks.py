@@ -98,6 +98,26 @@ def test_a_correctly_signed_event_within_the_window_is_accepted(fake_stripe, pai
     assert response.json()["status"] == "processed"
 
 
+def test_during_a_secret_rotation_either_secret_signs(settings, fake_stripe, paid_lifecycle):
+    """GIVEN two secrets configured while the endpoint's secret is rolled THEN an event
+    signed with either is accepted, one signed with a third is refused, and a stale
+    signature by the right secret is still refused."""
+    current = fake_stripe.webhook_secret
+    settings.STRIPE_WEBHOOK_SECRET = f"whsec_rolled_out_one, {current}"
+    event = paid_lifecycle.events[1]
+    body = fake_stripe.body(event)
+    stale = fake_stripe.sign(body, secret="whsec_rolled_out_one", timestamp=_now() - 360)
+    assert deliver(fake_stripe, event, body=body, header=stale).status_code == 400
+    other = fake_stripe.sign(body, secret="whsec_someone_else")
+    assert deliver(fake_stripe, event, body=body, header=other).status_code == 400
+    assert stored_events() == 0
+    old = fake_stripe.sign(body, secret="whsec_rolled_out_one")
+    response = deliver(fake_stripe, event, body=body, header=old)
+    assert response.status_code == 200
+    assert response.json()["status"] == "processed"
+    assert deliver(fake_stripe, paid_lifecycle.events[2]).status_code == 200
+
+
 def test_webhook_without_configured_secret_refuses_everything(
     settings, fake_stripe, paid_lifecycle
 ):
