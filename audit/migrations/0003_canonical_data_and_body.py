@@ -15,7 +15,7 @@ from django.db import migrations
 
 import audit.fields
 from audit.hashing import canonical_json
-from audit.pgbody import ADD_BODY, DROP_BODY
+from audit import pgbody
 
 
 def rewrite_data_canonically(apps, schema_editor):
@@ -37,12 +37,13 @@ def rewrite_data_canonically(apps, schema_editor):
             # now, as ALTER TABLE refuses a table with pending trigger events.
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute("ALTER TABLE audit_event ENABLE TRIGGER audit_event_append_only")
-            cursor.execute(ADD_BODY)
+            pgbody.install(cursor)
 
 
 def drop_body(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP_BODY)
+        with schema_editor.connection.cursor() as cursor:
+            pgbody.uninstall(cursor)
 
 
 class Migration(migrations.Migration):

@@ -229,3 +229,27 @@ def test_weekly_full_verification_logs_what_is_broken(postgres, caplog):
     assert verify_full() == 1
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert any(f"chain user:{users[0].pk} seq 1" in message for message in errors)
+
+
+@pytest.mark.django_db
+def test_a_replaced_body_function_is_reported_and_everything_checked_in_python(postgres):
+    """GIVEN the body function replaced by one that ignores a column (so that an edit of
+    that column would keep the old body) THEN audit_verify reports the function, and its
+    complete check in Python finds the edited event."""
+    from audit import pgbody
+
+    users, _staff = small_log(customers=1, events_per_customer=2)
+    event = Event.objects.filter(chain_key=f"user:{users[0].pk}").order_by("seq").first()
+    forged = pgbody.CREATE_FUNCTION.replace(
+        "replace(replace(replace(replace(replace(replace(replace(target_id,",
+        "replace(replace(replace(replace(replace(replace(replace('',",
+        1,
+    )
+    assert forged != pgbody.CREATE_FUNCTION
+    with tampering() as cursor:
+        cursor.execute(forged)
+        cursor.execute("UPDATE audit_event SET target_id = 'x' WHERE id = %s", [event.pk])
+    code, output = run_verify()
+    assert code == 1
+    assert f"[schema] function {pgbody.FUNCTION_SIGNATURE}" in output
+    assert f"chain user:{users[0].pk} seq {event.seq}" in output
