@@ -484,24 +484,27 @@ def verify_signature(body: bytes, header: str, secrets: list[str]) -> None:
     :data:`TOLERANCE_SECONDS` of now (past or future)."""
     import time
 
-    refusal = WebhookRejected(_("Signature invalide ou périmée."), "bad_signature")
+    failure = None
     for secret in secrets:
         try:
-            stripe.WebhookSignature.verify_header(body, header, secret, tolerance=TOLERANCE_SECONDS)
+            stripe.WebhookSignature.verify_header(
+                body, header, secret, tolerance=TOLERANCE_SECONDS
+            )
             timestamp, _signatures = stripe.WebhookSignature._get_timestamp_and_signatures(
                 header, stripe.WebhookSignature.EXPECTED_SCHEME
             )
         except stripe.SignatureVerificationError as exc:
-            if "tolerance" in str(exc):
-                refusal = WebhookRejected(_("Signature invalide ou périmée."), "stale")
-                refusal.__cause__ = exc
+            # "tolerance": the signature is right but too old; keep that reason.
+            if failure is None or "tolerance" in str(exc):
+                failure = exc
             continue
         except (UnicodeDecodeError, ValueError) as exc:
             raise WebhookRejected(_("Signature invalide ou périmée."), "bad_signature") from exc
         if timestamp > time.time() + TOLERANCE_SECONDS:
             raise WebhookRejected(_("Signature invalide ou périmée."), "stale")
         return
-    raise refusal
+    code = "stale" if failure is not None and "tolerance" in str(failure) else "bad_signature"
+    raise WebhookRejected(_("Signature invalide ou périmée."), code) from failure
 
 
 # --- Event handlers ---------------------------------------------------------------------------
