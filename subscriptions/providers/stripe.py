@@ -487,9 +487,7 @@ def verify_signature(body: bytes, header: str, secrets: list[str]) -> None:
     failure = None
     for secret in secrets:
         try:
-            stripe.WebhookSignature.verify_header(
-                body, header, secret, tolerance=TOLERANCE_SECONDS
-            )
+            stripe.WebhookSignature.verify_header(body, header, secret, tolerance=TOLERANCE_SECONDS)
             timestamp, _signatures = stripe.WebhookSignature._get_timestamp_and_signatures(
                 header, stripe.WebhookSignature.EXPECTED_SCHEME
             )
