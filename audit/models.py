@@ -112,7 +112,6 @@ class Event(AppendOnlyModel):
             models.CheckConstraint(condition=models.Q(seq__gte=1), name="audit_event_seq_positive"),
         ]
         indexes = [
-            models.Index(fields=["chain_key", "-seq"], name="audit_event_chain_desc"),
             models.Index(fields=["action"], name="audit_event_action"),
             models.Index(fields=["target_type", "target_id"], name="audit_event_target"),
         ]
