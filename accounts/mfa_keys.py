@@ -5,9 +5,9 @@ TOTP secrets and recovery-code seeds are stored encrypted with the key ring
 the key that made it. After a new key is put first in ``ENCRYPTION_KEYS``, this
 re-encrypts every secret still under an older key, so that the older key can be
 removed. Each authenticator is re-encrypted in its own short transaction, under a row
-lock, so the rotation can be interrupted at any point and run again: it only picks
-up what still names an older key. The secret itself never changes (the customer's
-authenticator app keeps working).
+lock and with its event on the system chain, so the rotation can be interrupted at
+any point and run again: it only picks up what still names an older key. The secret
+itself never changes (the customer's authenticator app keeps working).
 """
 
 from __future__ import annotations
@@ -48,15 +48,6 @@ def mfa_secrets_rotate(*, batch_size: int = 200) -> RotationReport:
         last_pk = batch[-1]
         for pk in batch:
             _rotate_one(pk, ring, report)
-    if report.rotated:
-        audit_services.record(
-            action="accounts.mfa_secrets_rotated",
-            data={
-                "rotated": report.rotated,
-                "failed": len(report.failed),
-                "key_id": ring.current_id,
-            },
-        )
     return report
 
 
@@ -80,4 +71,10 @@ def _rotate_one(pk: int, ring: keyring.KeyRing, report: RotationReport) -> None:
         fresh = ring.encrypt(secret, aad=MFA_SECRET_AAD)
         authenticator.data = {**authenticator.data, member: fresh}
         authenticator.save(update_fields=["data"])
+        audit_services.record(
+            action="accounts.mfa_secret_reencrypted",
+            target_type="mfa.authenticator",
+            target_id=str(pk),
+            data={"type": authenticator.type, "key_id": ring.current_id},
+        )
         report.rotated += 1

@@ -71,7 +71,7 @@ def test_rotation_moves_every_secret_and_the_old_key_can_go(client, settings):
     assert "4 re-encrypted, 0 already under the current key, 0 failed" in output
     for user in users:
         assert all(token.startswith("mns1.k2.") for token in tokens(user).values())
-    assert Event.objects.filter(action="accounts.mfa_secrets_rotated").count() == 1
+    assert Event.objects.filter(action="accounts.mfa_secret_reencrypted").count() == 4
     code, output = run()
     assert code == 0
     assert "0 re-encrypted, 4 already under the current key" in output
