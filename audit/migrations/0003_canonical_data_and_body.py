@@ -1,12 +1,14 @@
-"""Event data stored as canonical JSON text; on PostgreSQL, the generated ``body``.
+"""Event data stored as canonical JSON text.
 
 - ``audit_event.data`` becomes text holding the canonical JSON that the event's hash
   covers (it was jsonb, whose own rendering is not canonical). Existing rows are
   rewritten to that exact text: a change of representation only, the hashed bytes are
   the same, so every existing hash still verifies. On PostgreSQL the append-only
   trigger is disabled for the rewrite only, inside this migration's transaction.
-- PostgreSQL only: the stored generated column ``body`` (``audit.pgbody``), the
-  canonical body that ``audit_verify`` hashes inside the database.
+
+The generated column ``body`` that is built over this text comes with migration 0004
+(it is dropped first when this migration is reversed, as the column could not go
+back to jsonb under it).
 """
 
 import json
@@ -37,7 +39,6 @@ def rewrite_data_canonically(apps, schema_editor):
             # now, as ALTER TABLE refuses a table with pending trigger events.
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute("ALTER TABLE audit_event ENABLE TRIGGER audit_event_append_only")
-            pgbody.install(cursor)
 
 
 def drop_body(apps, schema_editor):

@@ -235,7 +235,8 @@ def public_share(request, token):
     if request.method == "POST" and form is not None:
         if not ratelimit.consume(request, action="vault_share_code"):
             # Before anything is compared or recorded: one address cannot try codes on
-            # many links, nor lock other people's links by typing wrong codes.
+            # many links, nor lock other people's links by typing wrong codes. (The form is
+            # validated only so that it can carry the message.)
             form.is_valid()
             form.add_error(
                 "code",
