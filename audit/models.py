@@ -57,7 +57,7 @@ class AppendOnlyModel(models.Model):
 class Chain(models.Model):
     """The head of one hash chain: ``user:<id>`` for a customer, ``system`` otherwise.
 
-    Appending locks this row (``select_for_update``), so two writers of one chain
+    Appending updates (and so locks) this row first, so two writers of one chain
     queue up while writers of different chains never wait for each other. The head
     (length and last hash) is also what ``audit_verify`` compares the events with to
     detect a truncated tail, and what checkpoints sign.
@@ -66,6 +66,11 @@ class Chain(models.Model):
     key = models.CharField(max_length=64, unique=True)
     length = models.PositiveBigIntegerField(default=0)
     head_hash = models.CharField(max_length=64, default=GENESIS_HASH)
+    #: The head before the last append, i.e. the ``prev_hash`` of the head event. The
+    #: append moves the head and inserts the event in one statement, and PostgreSQL
+    #: 15 returns only new values from an UPDATE; it is never read otherwise ("" on a
+    #: chain not appended to since this column exists).
+    previous_head_hash = models.CharField(max_length=64, default="", db_default="")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

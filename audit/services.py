@@ -4,7 +4,7 @@ Every other app calls :func:`record` inside its own transaction, so that the cha
 and its event commit or roll back together. The hash formulas live in
 :mod:`audit.hashing` and are specified in ``docs/evidence-format.md``.
 
-Concurrency: appending locks the head row of one chain (``select_for_update``), so
+Concurrency: appending first moves (and so locks) the head row of one chain, so
 writers of the same chain queue up (no fork, no duplicate ``seq``; the unique
 constraint on ``(chain_key, seq)`` backs this up) while writers of different chains
 never wait for each other.
@@ -22,13 +22,13 @@ from django.utils.translation import gettext as _
 
 from mynetspace.core.errors import DomainError
 
-from . import merkle, signing
+from . import merkle, pgbody, signing
 from .context import RequestMeta, current_meta
 from .hashing import (
+    body_of,
     canonical_json,
     chain_hash,
     content_hash,
-    event_body,
     format_timestamp,
     validate_json_value,
     validate_text,
@@ -68,24 +68,56 @@ _PG_CREATE_HEAD = (
     "INSERT INTO audit_chain (key, length, head_hash, updated_at) VALUES (%s, 0, %s, %s)"
     " ON CONFLICT (key) DO NOTHING"
 )
-# One round trip stores the event and moves the head forward.
-_PG_APPEND = (
-    "WITH e AS ("
-    " INSERT INTO audit_event (chain_key, seq, occurred_at, actor_type, actor_id,"
-    " on_behalf_of_id, action, target_type, target_id, data, ip, user_agent, request_id,"
-    " prev_hash, hash)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
-    "), h AS (UPDATE audit_chain SET length = %s, head_hash = %s, updated_at = %s WHERE id = %s)"
-    " SELECT id FROM e"
+# One statement, one round trip. The UPDATE moves the chain's head one event forward
+# and computes the new head hash from the old one; it locks the row, and a writer of
+# the same chain that was waiting recomputes from the head this one left (READ
+# COMMITTED re-evaluates an UPDATE on the latest row version). The INSERT stores the
+# event with what the UPDATE returned. PostgreSQL hashes with the very function that
+# derives the stored ``body`` column (audit/pgbody.py); :func:`_append_pg` checks the
+# result against the Python reference (audit/hashing.py). Every parameter is cast at
+# each use, so that it has one type. No row back: the chain has no head row yet.
+_PG_APPEND = """
+WITH head AS (
+    UPDATE audit_chain SET
+        length = length + 1,
+        previous_head_hash = head_hash,
+        head_hash = encode(sha256(decode(head_hash, 'hex') || {body}), 'hex'),
+        updated_at = %(occurred_at)s::timestamptz
+    WHERE key = %(chain_key)s::text
+    RETURNING key, length, previous_head_hash, head_hash
 )
+INSERT INTO audit_event (chain_key, seq, occurred_at, actor_type, actor_id,
+    on_behalf_of_id, action, target_type, target_id, data, ip, user_agent, request_id,
+    prev_hash, hash)
+SELECT head.key, head.length, %(occurred_at)s::timestamptz, %(actor_type)s::text,
+    %(actor_id)s::bigint, %(on_behalf_of_id)s::bigint, %(action)s::text,
+    %(target_type)s::text, %(target_id)s::text, %(data)s::text, %(ip)s::text,
+    %(user_agent)s::text, %(request_id)s::text, head.previous_head_hash, head.head_hash
+FROM head
+RETURNING id, seq, prev_hash, hash
+""".replace(
+    # The function's arguments in its own order; the head row gives the key and seq.
+    "{body}",
+    pgbody.FUNCTION_NAME
+    + "("
+    + ", ".join(
+        {"chain_key": "key", "seq": "length + 1"}.get(name, f"%({name})s::{kind}")
+        for name, kind in pgbody.BODY_COLUMNS
+    )
+    + ")",
+)
+#: The statement's parameters: the event's columns that make its body, but its seq.
+_APPEND_PARAMS = tuple(name for name, _kind in pgbody.BODY_COLUMNS if name != "seq")
 
 
 def _pg_cursor():
     """A server-side-binding psycopg cursor on Django's connection (same transaction).
 
-    Appends run on every audited action: prepared statements with bound parameters
-    save both the client-side quoting and the server's parsing and planning of the
-    two statements of an append (benchmarks/bench_audit.py).
+    Appends run on every audited action: a prepared statement with bound parameters
+    saves the client-side quoting and the server's parsing and planning of the append
+    on every call (benchmarks/bench_audit.py). Settings turn psycopg's preparing on
+    (``DATABASE_PREPARED_STATEMENTS``); without it the statement is simply planned
+    each time.
     """
     import psycopg
 
@@ -104,7 +136,7 @@ def _lock_head(chain_key: str) -> tuple[int, int, str]:
             cursor.execute(_PG_LOCK_HEAD, [chain_key], prepare=True)
             row = cursor.fetchone()
             if row is None:
-                cursor.execute(_PG_CREATE_HEAD, [chain_key, GENESIS_HASH, timezone.now()])
+                _pg_create_head(cursor, chain_key)
                 cursor.execute(_PG_LOCK_HEAD, [chain_key], prepare=True)
                 row = cursor.fetchone()
         return row
@@ -116,44 +148,52 @@ def _lock_head(chain_key: str) -> tuple[int, int, str]:
     return row
 
 
-def _store(event: Event, head_id: int) -> None:
-    """Insert the event and move its chain's head, under the head's lock."""
-    if connection.vendor == "postgresql":
-        # Plain SQL (two round trips per append with the lock) keeps the append close
-        # to the cost of a bare insert: see benchmarks/bench_audit.py.
-        with connection.wrap_database_errors, _pg_cursor() as cursor:
-            cursor.execute(
-                _PG_APPEND,
-                [
-                    event.chain_key,
-                    event.seq,
-                    event.occurred_at,
-                    event.actor_type,
-                    event.actor_id,
-                    event.on_behalf_of_id,
-                    event.action,
-                    event.target_type,
-                    event.target_id,
-                    canonical_json(event.data).decode(),
-                    event.ip,
-                    event.user_agent,
-                    event.request_id,
-                    event.prev_hash,
-                    event.hash,
-                    event.seq,
-                    event.hash,
-                    event.occurred_at,
-                    head_id,
-                ],
-                prepare=True,
-            )
-            event.pk = cursor.fetchone()[0]
-        event._state.adding = False
-        event._state.db = connection.alias
-        return
+def _pg_create_head(cursor, chain_key: str) -> None:
+    cursor.execute(_PG_CREATE_HEAD, [chain_key, GENESIS_HASH, timezone.now()])
+
+
+class AppendMismatch(RuntimeError):
+    """PostgreSQL and the reference encoding disagree on an event's hash."""
+
+
+def _append_pg(event: Event) -> None:
+    """Append ``event`` (all but seq, prev_hash and hash set) in one statement."""
+    params = {name: getattr(event, name) for name in _APPEND_PARAMS}
+    params["data"] = canonical_json(event.data).decode()
+    with connection.wrap_database_errors, _pg_cursor() as cursor:
+        cursor.execute(_PG_APPEND, params, prepare=True)
+        row = cursor.fetchone()
+        if row is None:  # the chain's first event
+            _pg_create_head(cursor, event.chain_key)
+            cursor.execute(_PG_APPEND, params, prepare=True)
+            row = cursor.fetchone()
+    event.pk, event.seq, event.prev_hash, event.hash = row
+    expected = chain_hash(event.prev_hash, body_of(event))
+    if event.hash != expected:
+        # The database's body function no longer matches the reference encoding:
+        # refuse the append (and so the caller's change) rather than store a hash
+        # that only PostgreSQL can reproduce.
+        raise AppendMismatch(
+            f"{event.chain_key}#{event.seq}: PostgreSQL hashed {event.hash},"
+            f" the reference encoding gives {expected}"
+        )
+    event._state.adding = False
+    event._state.db = connection.alias
+
+
+def _append_portable(event: Event) -> None:
+    """Lock the head, then insert and move it: SQLite, and on PostgreSQL the rare
+    event whose text the database's body function does not encode exactly."""
+    head_id, length, prev_hash = _lock_head(event.chain_key)
+    event.seq = length + 1
+    event.prev_hash = prev_hash
+    event.hash = chain_hash(prev_hash, body_of(event))
     event.save(force_insert=True)
     Chain.objects.filter(pk=head_id).update(
-        length=event.seq, head_hash=event.hash, updated_at=event.occurred_at
+        length=event.seq,
+        previous_head_hash=prev_hash,
+        head_hash=event.hash,
+        updated_at=event.occurred_at,
     )
 
 
@@ -209,44 +249,27 @@ def record(
     actor_id = actor.pk if actor is not None else None
     on_behalf_of_id = on_behalf_of.pk if on_behalf_of is not None else None
 
+    event = Event(
+        chain_key=chain_key,
+        occurred_at=timezone.now(),
+        actor_type=actor_type,
+        actor_id=actor_id,
+        on_behalf_of_id=on_behalf_of_id,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        data=data,
+        ip=ip,
+        user_agent=user_agent,
+        request_id=request_id,
+    )
     with transaction.atomic(savepoint=False):
-        head_id, length, prev_hash = _lock_head(chain_key)
-        seq = length + 1
-        occurred_at = timezone.now()
-        body = event_body(
-            chain_key=chain_key,
-            seq=seq,
-            occurred_at=occurred_at,
-            actor_type=actor_type,
-            actor_id=actor_id,
-            on_behalf_of_id=on_behalf_of_id,
-            action=action,
-            target_type=target_type,
-            target_id=target_id,
-            data=data,
-            ip=ip,
-            user_agent=user_agent,
-            request_id=request_id,
-        )
-        digest = chain_hash(prev_hash, body)
-        event = Event(
-            chain_key=chain_key,
-            seq=seq,
-            occurred_at=occurred_at,
-            actor_type=actor_type,
-            actor_id=actor_id,
-            on_behalf_of_id=on_behalf_of_id,
-            action=action,
-            target_type=target_type,
-            target_id=target_id,
-            data=data,
-            ip=ip,
-            user_agent=user_agent,
-            request_id=request_id,
-            prev_hash=prev_hash,
-            hash=digest,
-        )
-        _store(event, head_id)
+        if connection.vendor == "postgresql" and pgbody.reproduces(
+            target_type, target_id, ip, user_agent, request_id
+        ):
+            _append_pg(event)
+        else:
+            _append_portable(event)
     return event
 
 

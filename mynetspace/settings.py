@@ -168,6 +168,12 @@ else:
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
     )
+    # Django turns psycopg's prepared statements off; the ORM binds on the client and
+    # never prepares either way. Only the audit append asks for them explicitly (one
+    # parse and plan per connection instead of per event: audit/services.py). Turn
+    # them off behind a transaction-pooling PgBouncer older than 1.21.
+    if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
+        DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 5)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -1,4 +1,4 @@
-"""Migration 0003 on a log that already holds events (PostgreSQL)."""
+"""Migrations 0003 and 0006 on a log that already holds events (PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from django.db import connection
 from django.utils import timezone
 
 from audit.hashing import chain_hash, event_body
+from audit.models import Chain, Event
+from audit.services import record
 from audit.verify import verify_all
 
 from .factories import UserFactory
@@ -19,8 +21,9 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 def test_existing_events_keep_verifying_after_data_becomes_canonical_text(postgres):
     """GIVEN events stored as jsonb by migration 0002's schema (jsonb reorders keys)
-    WHEN migration 0003 runs THEN their data is the canonical text, the generated body
-    exists, and every hash still verifies, with and without --full."""
+    WHEN the later migrations run THEN their data is the canonical text, the generated
+    body exists, every hash still verifies, with and without --full, the head knows the
+    hash before it, and the next event chains on."""
     user = UserFactory()
     call_command("migrate", "audit", "0002", verbosity=0)
     try:
@@ -58,3 +61,8 @@ def test_existing_events_keep_verifying_after_data_becomes_canonical_text(postgr
         report = verify_all(full=full)
         assert report.ok, [str(p) for p in report.problems]
         assert report.events == 3
+    third = Event.objects.get(chain_key=f"user:{user.pk}", seq=3)
+    assert Chain.objects.get(key=f"user:{user.pk}").previous_head_hash == third.prev_hash
+    fourth = record(action="test.new", subject=user)
+    assert (fourth.seq, fourth.prev_hash) == (4, third.hash)
+    assert verify_all().ok

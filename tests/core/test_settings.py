@@ -81,6 +81,7 @@ def test_production_environment(tmp_path):
     assert database["ENGINE"] == "django.db.backends.postgresql"
     assert database["HOST"] == "db.internal"
     assert database["OPTIONS"]["connect_timeout"] == 5
+    assert database["OPTIONS"]["prepare_threshold"] == 5
     assert database["CONN_HEALTH_CHECKS"] is True
     assert values["CACHES"]["default"]["BACKEND"] == "mynetspace.core.cache.ResilientRedisCache"
     assert values["CACHES"]["default"]["LOCATION"] == "redis://redis.internal:6379/0"
@@ -105,6 +106,14 @@ def test_production_environment(tmp_path):
         "CompressedManifestStaticFilesStorage"
     )
     assert values["STORAGES"]["default"]["BACKEND"].endswith("FileSystemStorage")
+
+
+def test_prepared_statements_can_be_turned_off_for_a_connection_pooler(tmp_path):
+    """GIVEN DATABASE_PREPARED_STATEMENTS=false (a PgBouncer in transaction mode) THEN
+    the settings leave Django's default: psycopg prepares nothing."""
+    env = production_env(tmp_path) | {"DATABASE_PREPARED_STATEMENTS": "false"}
+    options = read_settings(env, "DATABASES")["DATABASES"]["default"]["OPTIONS"]
+    assert "prepare_threshold" not in options
 
 
 def test_proxy_ssl_header_is_believed_only_with_trusted_proxies(tmp_path):
