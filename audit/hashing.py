@@ -166,6 +166,18 @@ def chain_hash(prev_hash: str, body: Mapping) -> str:
     return hashlib.sha256(bytes.fromhex(prev_hash) + canonical_json(body)).hexdigest()
 
 
+def body_around_seq(body: Mapping) -> tuple[bytes, bytes]:
+    """The canonical JSON of ``body`` cut where its ``seq`` goes.
+
+    ``before + str(seq).encode() + after == canonical_json(body)`` for any ``seq``: the
+    append sends both parts, and the database, which alone knows the next ``seq``,
+    hashes ``prev || before || seq || after`` without encoding anything itself.
+    """
+    before = {key: value for key, value in body.items() if key < "seq"}
+    after = {key: value for key, value in body.items() if key > "seq"}
+    return canonical_json(before)[:-1] + b',"seq":', b"," + canonical_json(after)[1:]
+
+
 def event_hash(event) -> str:
     """Recompute the hash of an :class:`audit.models.Event` (stored or about to be)."""
     return chain_hash(event.prev_hash, body_of(event))

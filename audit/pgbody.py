@@ -25,20 +25,6 @@ the chain simply goes through the complete check in Python, which is always righ
 
 from __future__ import annotations
 
-import re
-
-#: What the function does not escape as canonical JSON does: control characters
-#: without a short escape (NUL never reaches the database).
-_UNREPRODUCED = re.compile("[\x00-\x07\x0b\x0e-\x1f]")
-
-
-def reproduces(*texts: str) -> bool:
-    """Whether the function encodes these text columns exactly as canonical JSON does.
-
-    (Timestamps past year 9999, the other gap, cannot be the time of an append.)
-    """
-    return not any(_UNREPRODUCED.search(text) for text in texts)
-
 
 def _text(column: str) -> str:
     """A JSON string literal of ``column``: quotes, backslashes and common controls escaped."""

@@ -22,9 +22,10 @@ from django.utils.translation import gettext as _
 
 from mynetspace.core.errors import DomainError
 
-from . import merkle, pgbody, signing
+from . import merkle, signing
 from .context import RequestMeta, current_meta
 from .hashing import (
+    body_around_seq,
     body_of,
     canonical_json,
     chain_hash,
@@ -68,20 +69,22 @@ _PG_CREATE_HEAD = (
     "INSERT INTO audit_chain (key, length, head_hash, updated_at) VALUES (%s, 0, %s, %s)"
     " ON CONFLICT (key) DO NOTHING"
 )
-# One statement, one round trip. The UPDATE moves the chain's head one event forward
-# and computes the new head hash from the old one; it locks the row, and a writer of
-# the same chain that was waiting recomputes from the head this one left (READ
-# COMMITTED re-evaluates an UPDATE on the latest row version). The INSERT stores the
-# event with what the UPDATE returned. PostgreSQL hashes with the very function that
-# derives the stored ``body`` column (audit/pgbody.py); :func:`_append_pg` checks the
-# result against the Python reference (audit/hashing.py). Every parameter is cast at
-# each use, so that it has one type. No row back: the chain has no head row yet.
+# One statement, one round trip. The UPDATE moves the chain's head one event forward;
+# it locks the row, and a writer of the same chain that was waiting re-evaluates it on
+# the head this one left (READ COMMITTED), so the chain cannot fork. It hashes the
+# previous head with the event's canonical JSON, which Python encoded in two parts
+# around the only value it cannot know, the seq (``hashing.body_around_seq``). The
+# INSERT stores the event with what the UPDATE returned. No row back: the chain has no
+# head row yet.
 _PG_APPEND = """
 WITH head AS (
     UPDATE audit_chain SET
         length = length + 1,
         previous_head_hash = head_hash,
-        head_hash = encode(sha256(decode(head_hash, 'hex') || {body}), 'hex'),
+        head_hash = encode(sha256(
+            decode(head_hash, 'hex') || %(before_seq)s::bytea
+            || convert_to((length + 1)::text, 'UTF8') || %(after_seq)s::bytea
+        ), 'hex'),
         updated_at = %(occurred_at)s::timestamptz
     WHERE key = %(chain_key)s::text
     RETURNING key, length, previous_head_hash, head_hash
@@ -89,25 +92,26 @@ WITH head AS (
 INSERT INTO audit_event (chain_key, seq, occurred_at, actor_type, actor_id,
     on_behalf_of_id, action, target_type, target_id, data, ip, user_agent, request_id,
     prev_hash, hash)
-SELECT head.key, head.length, %(occurred_at)s::timestamptz, %(actor_type)s::text,
-    %(actor_id)s::bigint, %(on_behalf_of_id)s::bigint, %(action)s::text,
-    %(target_type)s::text, %(target_id)s::text, %(data)s::text, %(ip)s::text,
-    %(user_agent)s::text, %(request_id)s::text, head.previous_head_hash, head.head_hash
+SELECT head.key, head.length, %(occurred_at)s::timestamptz, %(actor_type)s,
+    %(actor_id)s, %(on_behalf_of_id)s, %(action)s, %(target_type)s, %(target_id)s,
+    %(data)s, %(ip)s, %(user_agent)s, %(request_id)s, head.previous_head_hash,
+    head.head_hash
 FROM head
 RETURNING id, seq, prev_hash, hash
-""".replace(
-    # The function's arguments in its own order; the head row gives the key and seq.
-    "{body}",
-    pgbody.FUNCTION_NAME
-    + "("
-    + ", ".join(
-        {"chain_key": "key", "seq": "length + 1"}.get(name, f"%({name})s::{kind}")
-        for name, kind in pgbody.BODY_COLUMNS
-    )
-    + ")",
+"""
+#: The statement's parameters taken as they are from the event's body.
+_APPEND_COLUMNS = (
+    "chain_key",
+    "actor_type",
+    "actor_id",
+    "on_behalf_of_id",
+    "action",
+    "target_type",
+    "target_id",
+    "ip",
+    "user_agent",
+    "request_id",
 )
-#: The statement's parameters: the event's columns that make its body, but its seq.
-_APPEND_PARAMS = tuple(name for name, _kind in pgbody.BODY_COLUMNS if name != "seq")
 
 
 def _pg_cursor():
@@ -152,14 +156,17 @@ def _pg_create_head(cursor, chain_key: str) -> None:
     cursor.execute(_PG_CREATE_HEAD, [chain_key, GENESIS_HASH, timezone.now()])
 
 
-class AppendMismatch(RuntimeError):
-    """PostgreSQL and the reference encoding disagree on an event's hash."""
-
-
 def _append_pg(event: Event) -> None:
     """Append ``event`` (all but seq, prev_hash and hash set) in one statement."""
-    params = {name: getattr(event, name) for name in _APPEND_PARAMS}
-    params["data"] = canonical_json(event.data).decode()
+    body = body_of(event)
+    before_seq, after_seq = body_around_seq(body)
+    params = {name: body[name] for name in _APPEND_COLUMNS}
+    params.update(
+        before_seq=before_seq,
+        after_seq=after_seq,
+        data=canonical_json(event.data).decode(),
+        occurred_at=event.occurred_at,
+    )
     with connection.wrap_database_errors, _pg_cursor() as cursor:
         cursor.execute(_PG_APPEND, params, prepare=True)
         row = cursor.fetchone()
@@ -168,22 +175,12 @@ def _append_pg(event: Event) -> None:
             cursor.execute(_PG_APPEND, params, prepare=True)
             row = cursor.fetchone()
     event.pk, event.seq, event.prev_hash, event.hash = row
-    expected = chain_hash(event.prev_hash, body_of(event))
-    if event.hash != expected:
-        # The database's body function no longer matches the reference encoding:
-        # refuse the append (and so the caller's change) rather than store a hash
-        # that only PostgreSQL can reproduce.
-        raise AppendMismatch(
-            f"{event.chain_key}#{event.seq}: PostgreSQL hashed {event.hash},"
-            f" the reference encoding gives {expected}"
-        )
     event._state.adding = False
     event._state.db = connection.alias
 
 
 def _append_portable(event: Event) -> None:
-    """Lock the head, then insert and move it: SQLite, and on PostgreSQL the rare
-    event whose text the database's body function does not encode exactly."""
+    """Lock the head, then insert and move it, through the ORM (SQLite)."""
     head_id, length, prev_hash = _lock_head(event.chain_key)
     event.seq = length + 1
     event.prev_hash = prev_hash
@@ -264,9 +261,7 @@ def record(
         request_id=request_id,
     )
     with transaction.atomic(savepoint=False):
-        if connection.vendor == "postgresql" and pgbody.reproduces(
-            target_type, target_id, ip, user_agent, request_id
-        ):
+        if connection.vendor == "postgresql":
             _append_pg(event)
         else:
             _append_portable(event)

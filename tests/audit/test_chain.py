@@ -8,10 +8,13 @@ import json
 
 import pytest
 from django.db import transaction
+from hypothesis import given
+from hypothesis import strategies as st
 
 from audit import services
 from audit.context import RequestMeta, reset_current_meta, set_current_meta
 from audit.hashing import (
+    body_around_seq,
     canonical_json,
     chain_hash,
     content_hash,
@@ -69,6 +72,29 @@ def test_hash_formula_matches_the_documented_one():
     ).encode()
     assert canonical_json(body) == expected_json
     assert chain_hash(GENESIS_HASH, body) == hashlib.sha256(bytes(32) + expected_json).hexdigest()
+
+
+# Data as record() accepts it, keys that sort around "seq" and quotes included.
+_texts = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"))
+_data = st.dictionaries(
+    _texts | st.sampled_from(["seq", "sep", "sez", ',"seq":1,']),
+    st.none() | st.integers() | _texts | st.lists(st.integers(), max_size=3),
+    max_size=4,
+)
+
+
+@pytest.mark.django_db(transaction=False, databases=[])
+@given(data=_data, text=_texts, seq=st.integers(1, 10**15))
+def test_the_body_cut_around_seq_is_the_canonical_body_for_any_seq(data, text, seq):
+    """The append sends the canonical body in two parts and the database puts the seq
+    between them: for any body and seq, that is exactly the canonical JSON."""
+    body = event_body(
+        chain_key="user:1", seq=seq, occurred_at="2026-01-31T09:05:00.000007Z",
+        actor_type="user", actor_id=None, on_behalf_of_id=3, action="a.b", target_type=text,
+        target_id=text, data=data, ip=text, user_agent=text, request_id=text,
+    )  # fmt: skip
+    before, after = body_around_seq(body)
+    assert before + str(seq).encode() + after == canonical_json(body)
 
 
 def test_timestamps_are_utc_with_microseconds():
