@@ -77,7 +77,9 @@ class Profile(models.Model):
         MADAME = "mme", _("Madame")
         MONSIEUR = "m", _("Monsieur")
 
-    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="profile")
+    user = models.OneToOneField(
+        User, on_delete=models.CASCADE, related_name="profile", verbose_name=_("utilisateur")
+    )
     civility = models.CharField(_("civilité"), max_length=3, choices=Civility.choices, blank=True)
     birth_date = models.DateField(_("date de naissance"), null=True, blank=True)
     address_line1 = models.CharField(_("adresse"), max_length=200, blank=True)
@@ -86,7 +88,7 @@ class Profile(models.Model):
     city = models.CharField(_("commune"), max_length=100, blank=True)
     country = models.CharField(_("pays"), max_length=2, default="FR")
     phone = models.CharField(_("téléphone"), max_length=20, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(_("mise à jour"), auto_now=True)
 
     class Meta:
         verbose_name = _("profil")
@@ -111,19 +113,31 @@ class Consent(AppendOnlyModel):
         VAULT_INFORMATION = "vault_information", _("Information préalable sur le coffre")
         CLASSIFICATION = "classification", _("Classement automatique des documents")
 
-    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="consents")
-    purpose = models.CharField(max_length=32, choices=Purpose.choices)
-    granted = models.BooleanField(default=True)
-    content_version = models.ForeignKey(
-        "audit.ContentVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    user = models.ForeignKey(
+        User, on_delete=models.PROTECT, related_name="consents", verbose_name=_("utilisateur")
     )
-    document_key = models.CharField(max_length=150, blank=True, default="")
-    version = models.PositiveIntegerField(null=True, blank=True)
-    sha256 = models.CharField(max_length=64, blank=True, default="")
-    wording = models.TextField(blank=True, default="", help_text="The exact sentence shown.")
-    created_at = models.DateTimeField()
-    ip = models.CharField(max_length=45, blank=True, default="")
-    user_agent = models.CharField(max_length=500, blank=True, default="")
+    purpose = models.CharField(_("finalité"), max_length=32, choices=Purpose.choices)
+    granted = models.BooleanField(_("accordé"), default=True)
+    content_version = models.ForeignKey(
+        "audit.ContentVersion",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("version du texte"),
+    )
+    document_key = models.CharField(_("texte"), max_length=150, blank=True, default="")
+    version = models.PositiveIntegerField(_("version"), null=True, blank=True)
+    sha256 = models.CharField(_("empreinte SHA-256"), max_length=64, blank=True, default="")
+    wording = models.TextField(
+        _("formulation"),
+        blank=True,
+        default="",
+        help_text=_("La phrase exacte qui était affichée."),
+    )
+    created_at = models.DateTimeField(_("date"))
+    ip = models.CharField(_("adresse IP"), max_length=45, blank=True, default="")
+    user_agent = models.CharField(_("agent utilisateur"), max_length=500, blank=True, default="")
 
     class Meta:
         indexes = [
@@ -148,14 +162,26 @@ class ProfileChange(models.Model):
     (docs/decisions.md, "Profile changes").
     """
 
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="profile_changes")
-    changed_at = models.DateTimeField()
-    changed_by = models.ForeignKey(
-        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    user = models.ForeignKey(
+        User,
+        on_delete=models.CASCADE,
+        related_name="profile_changes",
+        verbose_name=_("utilisateur"),
     )
-    changes = models.JSONField(help_text="{field: [before, after]}, values as text.")
-    nonce = models.CharField(max_length=32)
-    sha256 = models.CharField(max_length=64)
+    changed_at = models.DateTimeField(_("date de la modification"))
+    changed_by = models.ForeignKey(
+        User,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("modifié par"),
+    )
+    changes = models.JSONField(
+        _("modifications"), help_text=_("{champ : [avant, après]}, valeurs en texte.")
+    )
+    nonce = models.CharField(_("sel"), max_length=32)
+    sha256 = models.CharField(_("empreinte SHA-256"), max_length=64)
 
     class Meta:
         indexes = [
@@ -177,12 +203,12 @@ class ChainVerification(models.Model):
     has investigated and deleted the row.
     """
 
-    chain_key = models.CharField(max_length=64, unique=True)
-    verified_seq = models.PositiveBigIntegerField(default=0)
-    verified_hash = models.CharField(max_length=64)
-    verified_at = models.DateTimeField()
-    broken_seq = models.PositiveBigIntegerField(null=True, blank=True)
-    problem = models.CharField(max_length=300, blank=True, default="")
+    chain_key = models.CharField(_("chaîne"), max_length=64, unique=True)
+    verified_seq = models.PositiveBigIntegerField(_("dernier numéro vérifié"), default=0)
+    verified_hash = models.CharField(_("dernière empreinte vérifiée"), max_length=64)
+    verified_at = models.DateTimeField(_("date de vérification"))
+    broken_seq = models.PositiveBigIntegerField(_("numéro en défaut"), null=True, blank=True)
+    problem = models.CharField(_("problème"), max_length=300, blank=True, default="")
 
     class Meta:
         verbose_name = _("vérification de chaîne")
@@ -201,10 +227,12 @@ class AccountClosure(models.Model):
     procedure described there applies.
     """
 
-    user = models.OneToOneField(User, on_delete=models.PROTECT, related_name="closure")
-    closed_at = models.DateTimeField()
-    reason = models.CharField(max_length=32)
-    evidence_until = models.DateField()
+    user = models.OneToOneField(
+        User, on_delete=models.PROTECT, related_name="closure", verbose_name=_("utilisateur")
+    )
+    closed_at = models.DateTimeField(_("date de clôture"))
+    reason = models.CharField(_("motif"), max_length=32)
+    evidence_until = models.DateField(_("preuves conservées jusqu'au"))
 
     class Meta:
         indexes = [models.Index(fields=["evidence_until"], name="accounts_closure_evidence")]

@@ -63,15 +63,17 @@ class Chain(models.Model):
     detect a truncated tail, and what checkpoints sign.
     """
 
-    key = models.CharField(max_length=64, unique=True)
-    length = models.PositiveBigIntegerField(default=0)
-    head_hash = models.CharField(max_length=64, default=GENESIS_HASH)
+    key = models.CharField(_("clé"), max_length=64, unique=True)
+    length = models.PositiveBigIntegerField(_("longueur"), default=0)
+    head_hash = models.CharField(_("empreinte de tête"), max_length=64, default=GENESIS_HASH)
     #: The head before the last append, i.e. the ``prev_hash`` of the head event. The
     #: append moves the head and inserts the event in one statement, and PostgreSQL
     #: 15 returns only new values from an UPDATE; it is never read otherwise ("" on a
     #: chain not appended to since this column exists).
-    previous_head_hash = models.CharField(max_length=64, default="", db_default="")
-    updated_at = models.DateTimeField(auto_now=True)
+    previous_head_hash = models.CharField(
+        _("empreinte précédant la tête"), max_length=64, default="", db_default=""
+    )
+    updated_at = models.DateTimeField(_("mise à jour"), auto_now=True)
 
     class Meta:
         verbose_name = _("chaîne de preuves")
@@ -89,25 +91,39 @@ class Event(AppendOnlyModel):
         STAFF = "staff", _("équipe")
         SYSTEM = "system", _("système")
 
-    chain_key = models.CharField(max_length=64)
-    seq = models.PositiveBigIntegerField()
-    occurred_at = models.DateTimeField()
-    actor_type = models.CharField(max_length=16, choices=ActorType.choices)
+    chain_key = models.CharField(_("chaîne"), max_length=64)
+    seq = models.PositiveBigIntegerField(_("numéro d'ordre"))
+    occurred_at = models.DateTimeField(_("date et heure"))
+    actor_type = models.CharField(_("type d'acteur"), max_length=16, choices=ActorType.choices)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("acteur"),
     )
     on_behalf_of = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("pour le compte de"),
     )
-    action = models.CharField(max_length=100)
-    target_type = models.CharField(max_length=100, blank=True, default="")
-    target_id = models.CharField(max_length=100, blank=True, default="")
-    data = CanonicalJSONField(default=dict)
-    ip = models.CharField(max_length=45, blank=True, default="")
-    user_agent = models.CharField(max_length=500, blank=True, default="")
-    request_id = models.CharField(max_length=64, blank=True, default="")
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64)
+    action = models.CharField(_("action"), max_length=100)
+    target_type = models.CharField(_("type de cible"), max_length=100, blank=True, default="")
+    target_id = models.CharField(
+        _("identifiant de la cible"), max_length=100, blank=True, default=""
+    )
+    data = CanonicalJSONField(_("données"), default=dict)
+    ip = models.CharField(_("adresse IP"), max_length=45, blank=True, default="")
+    user_agent = models.CharField(_("agent utilisateur"), max_length=500, blank=True, default="")
+    request_id = models.CharField(
+        _("identifiant de requête"), max_length=64, blank=True, default=""
+    )
+    prev_hash = models.CharField(_("empreinte précédente"), max_length=64)
+    hash = models.CharField(_("empreinte"), max_length=64)
 
     class Meta:
         constraints = [
@@ -134,15 +150,22 @@ class Checkpoint(AppendOnlyModel):
     leaves were built from, so the root and any inclusion proof can be recomputed.
     """
 
-    created_at = models.DateTimeField()
-    tree_size = models.PositiveIntegerField()
-    root_hash = models.CharField(max_length=64)
-    heads = models.JSONField()
-    key_id = models.CharField(max_length=64)
-    public_key = models.CharField(max_length=64, help_text="Base64 raw Ed25519 public key.")
-    signature = models.CharField(max_length=128, help_text="Base64 Ed25519 signature.")
+    created_at = models.DateTimeField(_("date de création"))
+    tree_size = models.PositiveIntegerField(_("taille de l'arbre"))
+    root_hash = models.CharField(_("racine"), max_length=64)
+    heads = models.JSONField(_("têtes des chaînes"))
+    key_id = models.CharField(_("identifiant de la clé"), max_length=64)
+    public_key = models.CharField(
+        _("clé publique"), max_length=64, help_text=_("Clé publique Ed25519 brute, en base64.")
+    )
+    signature = models.CharField(
+        _("signature"), max_length=128, help_text=_("Signature Ed25519, en base64.")
+    )
     timestamp_token = models.BinaryField(
-        null=True, blank=True, help_text="RFC 3161 token, if a TSA is configured."
+        _("jeton d'horodatage"),
+        null=True,
+        blank=True,
+        help_text=_("Jeton RFC 3161, si une autorité d'horodatage est configurée."),
     )
 
     class Meta:
@@ -168,24 +191,35 @@ class OutboundEmail(AppendOnlyModel):
 
     MUTABLE_FIELDS = frozenset({"status", "attempts", "last_error", "sent_at", "updated_at"})
 
-    created_at = models.DateTimeField()
-    updated_at = models.DateTimeField()
+    created_at = models.DateTimeField(_("date de création"))
+    updated_at = models.DateTimeField(_("mise à jour"))
     customer = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("client"),
     )
-    related_type = models.CharField(max_length=100, blank=True, default="")
-    related_id = models.CharField(max_length=100, blank=True, default="")
-    template = models.CharField(max_length=200)
-    from_email = models.CharField(max_length=320)
-    to = models.JSONField()
-    subject = models.CharField(max_length=998)
-    message_id = models.CharField(max_length=998)
-    raw = models.BinaryField()
-    sha256 = models.CharField(max_length=64)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    attempts = models.PositiveIntegerField(default=0)
-    last_error = models.TextField(blank=True, default="")
-    sent_at = models.DateTimeField(null=True, blank=True)
+    related_type = models.CharField(
+        _("type de l'objet lié"), max_length=100, blank=True, default=""
+    )
+    related_id = models.CharField(
+        _("identifiant de l'objet lié"), max_length=100, blank=True, default=""
+    )
+    template = models.CharField(_("modèle"), max_length=200)
+    from_email = models.CharField(_("expéditeur"), max_length=320)
+    to = models.JSONField(_("destinataires"))
+    subject = models.CharField(_("objet"), max_length=998)
+    message_id = models.CharField(_("identifiant du message (Message-ID)"), max_length=998)
+    raw = models.BinaryField(_("message brut"))
+    sha256 = models.CharField(_("empreinte SHA-256"), max_length=64)
+    status = models.CharField(
+        _("statut"), max_length=16, choices=Status.choices, default=Status.QUEUED
+    )
+    attempts = models.PositiveIntegerField(_("tentatives"), default=0)
+    last_error = models.TextField(_("dernière erreur"), blank=True, default="")
+    sent_at = models.DateTimeField(_("date d'envoi"), null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -202,18 +236,31 @@ class OutboundEmail(AppendOnlyModel):
 class InboundEmail(AppendOnlyModel):
     """The exact raw message of an email we received, stored as it arrived."""
 
-    received_at = models.DateTimeField()
+    received_at = models.DateTimeField(_("date de réception"))
     customer = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("client"),
     )
-    related_type = models.CharField(max_length=100, blank=True, default="")
-    related_id = models.CharField(max_length=100, blank=True, default="")
-    envelope_to = models.CharField(max_length=320, blank=True, default="")
-    from_email = models.CharField(max_length=998, blank=True, default="")
-    subject = models.CharField(max_length=998, blank=True, default="")
-    message_id = models.CharField(max_length=998, blank=True, default="")
-    raw = models.BinaryField()
-    sha256 = models.CharField(max_length=64)
+    related_type = models.CharField(
+        _("type de l'objet lié"), max_length=100, blank=True, default=""
+    )
+    related_id = models.CharField(
+        _("identifiant de l'objet lié"), max_length=100, blank=True, default=""
+    )
+    envelope_to = models.CharField(
+        _("destinataire de l'enveloppe"), max_length=320, blank=True, default=""
+    )
+    from_email = models.CharField(_("expéditeur"), max_length=998, blank=True, default="")
+    subject = models.CharField(_("objet"), max_length=998, blank=True, default="")
+    message_id = models.CharField(
+        _("identifiant du message (Message-ID)"), max_length=998, blank=True, default=""
+    )
+    raw = models.BinaryField(_("message brut"))
+    sha256 = models.CharField(_("empreinte SHA-256"), max_length=64)
 
     class Meta:
         indexes = [models.Index(fields=["customer", "-received_at"], name="audit_inbound_customer")]
@@ -232,17 +279,29 @@ class ContentVersion(AppendOnlyModel):
     summary and publication time (docs/evidence-format.md).
     """
 
-    key = models.CharField(max_length=150)
-    version = models.PositiveIntegerField()
-    language = models.CharField(max_length=8, default="fr")
-    title = models.CharField(max_length=300)
-    body = models.TextField(help_text="Source text (Markdown) exactly as published.")
-    summary = models.TextField(blank=True, default="", help_text="What changed, in plain words.")
-    published_at = models.DateTimeField()
-    published_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    key = models.CharField(_("clé"), max_length=150)
+    version = models.PositiveIntegerField(_("version"))
+    language = models.CharField(_("langue"), max_length=8, default="fr")
+    title = models.CharField(_("titre"), max_length=300)
+    body = models.TextField(
+        _("texte"), help_text=_("Texte source (Markdown), exactement tel que publié.")
     )
-    sha256 = models.CharField(max_length=64)
+    summary = models.TextField(
+        _("résumé des changements"),
+        blank=True,
+        default="",
+        help_text=_("Ce qui a changé, en termes simples."),
+    )
+    published_at = models.DateTimeField(_("date de publication"))
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("publié par"),
+    )
+    sha256 = models.CharField(_("empreinte SHA-256"), max_length=64)
 
     class Meta:
         constraints = [

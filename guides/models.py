@@ -57,10 +57,14 @@ class LegalDocument(models.Model):
     )
     published_version = models.PositiveIntegerField(_("version publiée"), default=0)
     published_at = models.DateTimeField(_("publiée le"), null=True, blank=True)
-    published_digest = models.CharField(max_length=64, blank=True, editable=False)
-    source_digest = models.CharField(max_length=64, blank=True, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    published_digest = models.CharField(
+        _("empreinte publiée"), max_length=64, blank=True, editable=False
+    )
+    source_digest = models.CharField(
+        _("empreinte de la source"), max_length=64, blank=True, editable=False
+    )
+    created_at = models.DateTimeField(_("date de création"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("mise à jour"), auto_now=True)
 
     class Meta:
         ordering = ["kind"]

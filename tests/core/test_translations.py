@@ -32,3 +32,24 @@ def test_compiled_catalogue_matches_its_source(tmp_path):
     assert compiled.read_bytes() == CATALOGUE.with_suffix(".mo").read_bytes(), (
         "run `make messages` and commit locale/"
     )
+
+
+def test_every_field_of_our_models_has_a_translatable_label():
+    """Staff read these labels in the admin (evidence, emails, consents): none may fall
+    back to the English attribute name Django derives when a field has no label."""
+    from django.apps import apps
+    from django.utils.functional import Promise
+
+    ours = {"accounts", "assistance", "audit", "core", "guides", "subscriptions", "vault"}
+    missing = []
+    for model in apps.get_models():
+        if model._meta.app_label not in ours:
+            continue
+        for field in model._meta.get_fields():
+            if not getattr(field, "concrete", False) or field.auto_created:
+                continue
+            if not isinstance(field.verbose_name, Promise):
+                missing.append(f"{model._meta.label}.{field.name}")
+            if field.help_text and not isinstance(field.help_text, Promise):
+                missing.append(f"{model._meta.label}.{field.name} (help text)")
+    assert not missing, missing
