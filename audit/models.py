@@ -177,7 +177,32 @@ class Checkpoint(AppendOnlyModel):
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.root_hash[:12]}"
 
 
-class OutboundEmail(AppendOnlyModel):
+class EmailEvidence(AppendOnlyModel):
+    """What a sent and a received email keep alike: the exact raw message, its hash,
+    and the customer and object it concerns."""
+
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("client"),
+    )
+    related_type = models.CharField(
+        _("type de l'objet lié"), max_length=100, blank=True, default=""
+    )
+    related_id = models.CharField(
+        _("identifiant de l'objet lié"), max_length=100, blank=True, default=""
+    )
+    raw = models.BinaryField(_("message brut"))
+    sha256 = models.CharField(_("empreinte SHA-256"), max_length=64)
+
+    class Meta:
+        abstract = True
+
+
+class OutboundEmail(EmailEvidence):
     """The exact raw message of an email we send, stored before it leaves.
 
     Status: ``queued -> sent`` or ``queued -> failed -> queued`` (retry). Only the
@@ -193,27 +218,11 @@ class OutboundEmail(AppendOnlyModel):
 
     created_at = models.DateTimeField(_("date de création"))
     updated_at = models.DateTimeField(_("mise à jour"))
-    customer = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-        verbose_name=_("client"),
-    )
-    related_type = models.CharField(
-        _("type de l'objet lié"), max_length=100, blank=True, default=""
-    )
-    related_id = models.CharField(
-        _("identifiant de l'objet lié"), max_length=100, blank=True, default=""
-    )
     template = models.CharField(_("modèle"), max_length=200)
     from_email = models.CharField(_("expéditeur"), max_length=320)
     to = models.JSONField(_("destinataires"))
     subject = models.CharField(_("objet"), max_length=998)
     message_id = models.CharField(_("identifiant du message (Message-ID)"), max_length=998)
-    raw = models.BinaryField(_("message brut"))
-    sha256 = models.CharField(_("empreinte SHA-256"), max_length=64)
     status = models.CharField(
         _("statut"), max_length=16, choices=Status.choices, default=Status.QUEUED
     )
@@ -233,24 +242,10 @@ class OutboundEmail(AppendOnlyModel):
         return f"{self.subject} → {', '.join(self.to)}"
 
 
-class InboundEmail(AppendOnlyModel):
+class InboundEmail(EmailEvidence):
     """The exact raw message of an email we received, stored as it arrived."""
 
     received_at = models.DateTimeField(_("date de réception"))
-    customer = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-        verbose_name=_("client"),
-    )
-    related_type = models.CharField(
-        _("type de l'objet lié"), max_length=100, blank=True, default=""
-    )
-    related_id = models.CharField(
-        _("identifiant de l'objet lié"), max_length=100, blank=True, default=""
-    )
     envelope_to = models.CharField(
         _("destinataire de l'enveloppe"), max_length=320, blank=True, default=""
     )
@@ -259,8 +254,6 @@ class InboundEmail(AppendOnlyModel):
     message_id = models.CharField(
         _("identifiant du message (Message-ID)"), max_length=998, blank=True, default=""
     )
-    raw = models.BinaryField(_("message brut"))
-    sha256 = models.CharField(_("empreinte SHA-256"), max_length=64)
 
     class Meta:
         indexes = [models.Index(fields=["customer", "-received_at"], name="audit_inbound_customer")]
