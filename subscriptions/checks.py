@@ -45,9 +45,9 @@ def stripe_configured() -> str | None:
     ]
     if missing:
         return f"Stripe is the payment provider but {', '.join(missing)} is not set."
-    if not all(
-        secret.strip().startswith("whsec_") for secret in settings.STRIPE_WEBHOOK_SECRET.split(",")
-    ):
+    from .providers.stripe import webhook_secrets
+
+    if not all(secret.startswith("whsec_") for secret in webhook_secrets()):
         return "STRIPE_WEBHOOK_SECRET does not look like a webhook signing secret (whsec_...)."
     unpriced = [plan["code"] for plan in PLANS if not settings.STRIPE_PRICES.get(plan["code"])]
     if unpriced:

@@ -312,8 +312,7 @@ class StripeProvider(PaymentProvider):
 
     def parse_webhook(self, request) -> ParsedEvent:
         """Verify ``Stripe-Signature`` over the exact raw body, then read the envelope."""
-        secret = settings.STRIPE_WEBHOOK_SECRET
-        if not secret:
+        if not settings.STRIPE_WEBHOOK_SECRET:
             raise WebhookRejected(
                 _("Réception des notifications non configurée."), "not_configured"
             )
@@ -323,7 +322,7 @@ class StripeProvider(PaymentProvider):
         body = request.body
         if len(body) > MAX_BODY_BYTES:
             raise WebhookRejected(_("Notification trop volumineuse."), "too_large")
-        verify_signature(body, header, [part.strip() for part in secret.split(",")])
+        verify_signature(body, header, webhook_secrets())
         try:
             payload = json.loads(body)
             event_id, type_ = str(payload["id"]), str(payload["type"])
@@ -476,6 +475,12 @@ def _refund_result(made: dict) -> RefundResult:
     )
     reason = (made.get("failure_reason") or made.get("status") or "") if status == "failed" else ""
     return RefundResult(provider_refund_id=str(made["id"]), status=status, failure_reason=reason)
+
+
+def webhook_secrets() -> list[str]:
+    """``STRIPE_WEBHOOK_SECRET``: one signing secret, or several separated by commas
+    while the endpoint's secret is rolled."""
+    return [part.strip() for part in settings.STRIPE_WEBHOOK_SECRET.split(",")]
 
 
 def verify_signature(body: bytes, header: str, secrets: list[str]) -> None:
