@@ -137,13 +137,7 @@ def _lock_head(chain_key: str) -> tuple[int, int, str]:
     """
     if connection.vendor == "postgresql":
         with connection.wrap_database_errors, _pg_cursor() as cursor:
-            cursor.execute(_PG_LOCK_HEAD, [chain_key], prepare=True)
-            row = cursor.fetchone()
-            if row is None:
-                _pg_create_head(cursor, chain_key)
-                cursor.execute(_PG_LOCK_HEAD, [chain_key], prepare=True)
-                row = cursor.fetchone()
-        return row
+            return _pg_fetch_creating_head(cursor, _PG_LOCK_HEAD, [chain_key], chain_key)
     query = Chain.objects.select_for_update().filter(key=chain_key)
     row = query.values_list("id", "length", "head_hash").first()
     if row is None:
@@ -152,8 +146,16 @@ def _lock_head(chain_key: str) -> tuple[int, int, str]:
     return row
 
 
-def _pg_create_head(cursor, chain_key: str) -> None:
-    cursor.execute(_PG_CREATE_HEAD, [chain_key, GENESIS_HASH, timezone.now()])
+def _pg_fetch_creating_head(cursor, sql: str, params, chain_key: str):
+    """The row of the prepared statement ``sql`` on the chain's head; when the chain
+    has no head row yet, create it and run ``sql`` again."""
+    cursor.execute(sql, params, prepare=True)
+    row = cursor.fetchone()
+    if row is None:
+        cursor.execute(_PG_CREATE_HEAD, [chain_key, GENESIS_HASH, timezone.now()])
+        cursor.execute(sql, params, prepare=True)
+        row = cursor.fetchone()
+    return row
 
 
 def _append_pg(event: Event) -> None:
@@ -168,12 +170,7 @@ def _append_pg(event: Event) -> None:
         occurred_at=event.occurred_at,
     )
     with connection.wrap_database_errors, _pg_cursor() as cursor:
-        cursor.execute(_PG_APPEND, params, prepare=True)
-        row = cursor.fetchone()
-        if row is None:  # the chain's first event
-            _pg_create_head(cursor, event.chain_key)
-            cursor.execute(_PG_APPEND, params, prepare=True)
-            row = cursor.fetchone()
+        row = _pg_fetch_creating_head(cursor, _PG_APPEND, params, event.chain_key)
     event.pk, event.seq, event.prev_hash, event.hash = row
     event._state.adding = False
     event._state.db = connection.alias
